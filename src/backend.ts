@@ -1,0 +1,48 @@
+// The seam between the rules (sessions/, meta/, compact/) and a storage
+// backend. The rules validate and decide; a backend owns layout, exclusivity,
+// durability, counters and caches. Every argument arrives already validated.
+
+import type { ArchiveRecord } from './compact/archive.js';
+import type { MetaBump } from './meta/bump.js';
+import type { SessionPrefix, Slug } from './sessions/slug.js';
+import type { EncodedStep } from './sessions/validate.js';
+import type { ConversationMeta, StoreStats } from './types.js';
+
+/** One stored step as read back: its text, or why it could not be read. */
+export type RawStep = { step: number; text: string } | { step: number; problem: string };
+
+export interface StoredSession {
+  slug: Slug;
+  meta: ConversationMeta;
+}
+
+export interface Backend {
+  /** Claims the next free seq after `prefix` exclusively and stores `meta` with it. */
+  createSession(prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug>;
+  /** Sessions named `prefix` + seq that have a readable meta, highest seq first, read lazily. */
+  sessionsBySeq(prefix: SessionPrefix): AsyncIterable<StoredSession>;
+  /** Every session whose name starts with `namePrefix` and has a readable meta, in slices, any order. */
+  listSessions(namePrefix: string): AsyncIterable<StoredSession[]>;
+  /** The session's meta including bumps not yet written; null when it is not a session. Throws CORRUPT_META. */
+  readMeta(slug: Slug): Promise<ConversationMeta | null>;
+  /** Replaces meta durably before resolving, superseding pending bumps. */
+  writeMeta(slug: Slug, meta: ConversationMeta): Promise<void>;
+  /**
+   * Stores each step under the next free number, in order; resolves with the
+   * numbers once they are as durable as the store's durability promises.
+   * Throws SESSION_NOT_FOUND (nothing written) when the session does not exist.
+   */
+  appendSteps(slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]>;
+  /** Steps newest first, in slices, reading no further than the consumer pulls. */
+  stepsNewestFirst(slug: Slug): AsyncIterable<RawStep[]>;
+  /** Steps numbered above `after`, oldest first, in slices. */
+  stepsAfter(slug: Slug, after: number): AsyncIterable<RawStep[]>;
+  /** Stores an archive as `{base}-{n}` with `n` claimed exclusively; durable before it resolves. */
+  putArchive(base: string, record: ArchiveRecord): Promise<string>;
+  getArchive(name: string): Promise<ArchiveRecord | null>;
+  /** Removes the session and the archives named `{archiveBase}-{n}` it owns; false when it was not a session. */
+  deleteSession(slug: Slug, archiveBase: string): Promise<boolean>;
+  stats(): StoreStats;
+  /** Flushes pending work and releases resources. */
+  close(): Promise<void>;
+}

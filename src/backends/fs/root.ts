@@ -1,0 +1,36 @@
+// The sessions root itself: created with mode 0700 when missing, and refused
+// when another user could plant or swap entries in it.
+
+import fs from 'node:fs';
+import fse from 'fs-extra';
+import { StepStoreError } from '../../errors.js';
+import { ioError } from './context.js';
+import { DIR_MODE } from './durable.js';
+
+function unsafeRoot(root: string, why: string): StepStoreError {
+  return new StepStoreError('UNSAFE_ROOT', `refusing sessions root ${root}: ${why}`);
+}
+
+/**
+ * Creates the root (mode 0700) when missing. Refuses a root that is a symlink,
+ * not a directory, writable by group or others, or owned by another user.
+ */
+export async function vetRoot(root: string): Promise<void> {
+  let created = false;
+  try {
+    created = !(await fse.pathExists(root));
+    await fse.ensureDir(root, DIR_MODE);
+    if (created) await fs.promises.chmod(root, DIR_MODE);
+  } catch (err) {
+    throw ioError(err, `creating sessions root ${root}`);
+  }
+  const stat = await fs.promises.lstat(root);
+  if (stat.isSymbolicLink()) throw unsafeRoot(root, 'it is a symlink');
+  if (!stat.isDirectory()) throw unsafeRoot(root, 'it is not a directory');
+  if ((stat.mode & 0o022) !== 0) {
+    throw unsafeRoot(root, `it is writable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 700 it`);
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) throw unsafeRoot(root, `it is owned by uid ${stat.uid}, not by this process (${uid})`);
+}
+

@@ -1,0 +1,142 @@
+// Session directories under the root: exclusive creation (a non-recursive
+// mkdir claims the seq; EEXIST means take the next), lookups by seq, listing
+// in time-bounded slices, and deletion by renaming into the trash first so a
+// session disappears at once, then removing it and its own archives.
+
+import fs from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import fse from 'fs-extra';
+import type { StoredSession } from '../../backend.js';
+import { seqAfterPrefix, slugOf, toSlug, type SessionPrefix, type Slug } from '../../sessions/slug.js';
+import type { ConversationMeta } from '../../types.js';
+import { removeOwnedArchives, ensureStoreDir } from './archives.js';
+import { ioError, cacheState, type FsContext } from './context.js';
+import { DIR_MODE, errnoOf, fsyncDirAsync, kindOf } from './durable.js';
+import { readDiskMeta, settle, withPending, writeNewMeta } from './meta.js';
+import { metaPath, sessionDir, trashDir, trashPath } from './paths.js';
+import { SLICE_MS } from './steps.js';
+
+async function rootNames(ctx: FsContext): Promise<string[]> {
+  try {
+    return await fs.promises.readdir(ctx.root);
+  } catch (err) {
+    throw ioError(err, `listing ${ctx.root}`);
+  }
+}
+
+export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
+  let seq = 1;
+  for (const name of await rootNames(ctx)) {
+    const taken = seqAfterPrefix(name, prefix);
+    if (taken !== null && taken >= seq) seq = taken + 1;
+  }
+  let slug: Slug;
+  for (;;) {
+    slug = slugOf(prefix, seq);
+    try {
+      fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
+      break;
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw ioError(err, `creating session ${slug}`);
+      seq += 1;
+    }
+  }
+  const dir = sessionDir(ctx.root, slug);
+  try {
+    fs.chmodSync(dir, DIR_MODE);
+    await writeNewMeta(ctx, slug, meta);
+    if (ctx.durability === 'full') await fsyncDirAsync(ctx.root);
+  } catch (err) {
+    // Not acknowledged: take the claimed directory back so nothing half-made is left.
+    await fse.remove(dir).catch(() => undefined);
+    throw ioError(err, `creating session ${slug}`);
+  }
+  cacheState(ctx, slug, { nextStep: 1 });
+  return slug;
+}
+
+/**
+ * The meta of `slug` as this store sees it, or null (with a warning when
+ * corrupt) so scans skip it. `knownDir`: a listing already saw a real directory.
+ */
+function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
+  try {
+    const disk = readDiskMeta(ctx, slug, knownDir);
+    return disk === null ? null : withPending(ctx, slug, disk);
+  } catch (err) {
+    ctx.logger.warn(`skipping session ${slug}: ${(err as Error).message}`, { session: slug });
+    return null;
+  }
+}
+
+export async function* sessionsBySeq(ctx: FsContext, prefix: SessionPrefix): AsyncGenerator<StoredSession> {
+  const candidates: number[] = [];
+  for (const name of await rootNames(ctx)) {
+    const seq = seqAfterPrefix(name, prefix);
+    if (seq !== null) candidates.push(seq);
+  }
+  candidates.sort((a, b) => b - a);
+  for (const seq of candidates) {
+    const slug = slugOf(prefix, seq);
+    const meta = sessionMeta(ctx, slug);
+    if (meta !== null) yield { slug, meta };
+  }
+}
+
+/** Reads metas of the directories whose names are handles starting with `namePrefix`, yielding between slices. */
+export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGenerator<StoredSession[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fs.promises.readdir(ctx.root, { withFileTypes: true });
+  } catch (err) {
+    throw ioError(err, `listing ${ctx.root}`);
+  }
+  let slice: StoredSession[] = [];
+  let since = performance.now();
+  for (const entry of entries) {
+    if (!entry.isDirectory() || !entry.name.startsWith(namePrefix)) continue;
+    const slug = toSlug(entry.name);
+    if (slug === null) continue;
+    const meta = sessionMeta(ctx, slug, true);
+    if (meta !== null) slice.push({ slug, meta });
+    if (performance.now() - since >= SLICE_MS) {
+      yield slice;
+      slice = [];
+      await yieldToLoop();
+      since = performance.now();
+    }
+  }
+  if (slice.length > 0) yield slice;
+}
+
+/**
+ * Deletes a session: false unless `slug` is a real directory holding a regular
+ * `meta` (a directory without one is left for repair). The rename into the
+ * trash makes it vanish at once for every process; appends racing with it
+ * fail with SESSION_NOT_FOUND.
+ */
+export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: string): Promise<boolean> {
+  await settle(ctx, slug);
+  const dir = sessionDir(ctx.root, slug);
+  const trash = trashPath(ctx.root, slug);
+  try {
+    if (kindOf(dir) !== 'dir' || kindOf(metaPath(ctx.root, slug)) !== 'file') return false;
+    await ensureStoreDir(ctx, trashDir(ctx.root));
+    fs.renameSync(dir, trash);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw ioError(err, `deleting session ${slug}`);
+  } finally {
+    ctx.sessions.delete(slug);
+  }
+  try {
+    if (ctx.durability === 'full') await fsyncDirAsync(ctx.root);
+  } catch (err) {
+    throw ioError(err, `deleting session ${slug}`);
+  }
+  await fse.remove(trash).catch((err: unknown) => {
+    ctx.logger.warn(`session ${slug} deleted, but its files remain in ${trash}: ${(err as Error).message}`);
+  });
+  await removeOwnedArchives(ctx, slug, archiveBase);
+  return true;
+}

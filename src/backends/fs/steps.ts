@@ -1,0 +1,287 @@
+// Step files: `<root>/<slug>/step-NNNNNN`, each written once. An append writes
+// a hidden temp file in full, fsyncs it (as durability asks), then claims its
+// number with link(), which fails if the name is taken, and never replaces a
+// step. The directory fsync at `full` comes last. A failed fsync is never
+// followed by a link; a failed batch removes the steps it had linked.
+
+import fs from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { StepStoreError } from '../../errors.js';
+import type { MetaBump } from '../../meta/bump.js';
+import type { Slug } from '../../sessions/slug.js';
+import type { EncodedStep } from '../../sessions/validate.js';
+import type { RawStep } from '../../backend.js';
+import { cacheState, cachedState, ioError, type FsContext, type SessionState } from './context.js';
+import {
+  createFileSync,
+  errnoOf,
+  fdatasyncAsync,
+  fsyncDirAsync,
+  fsyncDirSync,
+  readRegularFileSync,
+  unlinkQuietly,
+} from './durable.js';
+import { queueBump, verifySession } from './meta.js';
+import { parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
+
+/** Steps written per round of a batch: temps, then their fsyncs together, then links. */
+const BATCH_CHUNK = 64;
+/** Link attempts on taken numbers before rescanning the directory for the highest. */
+const CLAIM_TRIES_BEFORE_RESCAN = 16;
+/** Longest a load or list keeps the event loop before yielding. */
+export const SLICE_MS = 4;
+const FIRST_SLICE = 16;
+const MAX_SLICE = 256;
+
+const notFound = (slug: Slug) => new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
+
+interface StepListing {
+  /** Canonically named step numbers, ascending. */
+  numbers: Float64Array;
+  /** Names like `step-42`: counted, never loaded. */
+  oddNames: { step: number; name: string }[];
+  highest: number;
+}
+
+function listingOf(names: string[]): StepListing {
+  const numbers = new Float64Array(names.length);
+  const oddNames: StepListing['oddNames'] = [];
+  let count = 0;
+  let highest = 0;
+  for (const name of names) {
+    const parsed = parseStepName(name);
+    if (parsed === null) continue;
+    if (parsed.step > highest) highest = parsed.step;
+    if (parsed.canonical) numbers[count++] = parsed.step;
+    else oddNames.push({ step: parsed.step, name });
+  }
+  oddNames.sort((a, b) => a.step - b.step);
+  return { numbers: numbers.subarray(0, count).sort(), oddNames, highest };
+}
+
+/** Lists a session's steps; null when its directory is gone. Moves the cached counter past what it saw. */
+async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(sessionDir(ctx.root, slug));
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
+    throw ioError(err, `listing steps of ${slug}`);
+  }
+  const listing = listingOf(names);
+  const state = cachedState(ctx, slug);
+  if (state !== undefined && state.nextStep <= listing.highest) state.nextStep = listing.highest + 1;
+  return listing;
+}
+
+/** The session's counter: cached, or recovered by a scan after checking that the session exists. */
+async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
+  const cached = cachedState(ctx, slug);
+  if (cached !== undefined) return cached;
+  verifySession(ctx, slug);
+  const listing = await listSteps(ctx, slug);
+  if (listing === null) throw notFound(slug);
+  const state = cachedState(ctx, slug) ?? { nextStep: listing.highest + 1 };
+  cacheState(ctx, slug, state);
+  return state;
+}
+
+/** Links `temp` to the first free step number from the cached counter on; returns it. */
+function claimStep(dir: string, temp: string, state: SessionState): number {
+  let step = state.nextStep;
+  for (let taken = 1; ; taken++) {
+    try {
+      fs.linkSync(temp, stepPath(dir, step));
+      state.nextStep = step + 1;
+      return step;
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    // Another process appended: move on, rescanning now and then rather than probing one by one.
+    step += 1;
+    if (taken % CLAIM_TRIES_BEFORE_RESCAN === 0) step = Math.max(step, listingOf(fs.readdirSync(dir)).highest + 1);
+  }
+}
+
+/** Takes back steps of a failed call: they were never acknowledged. */
+function unlinkSteps(dir: string, steps: number[]): void {
+  for (const step of steps) unlinkQuietly(stepPath(dir, step));
+}
+
+function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
+  const code = errnoOf(err);
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    ctx.sessions.delete(slug);
+    return notFound(slug);
+  }
+  return ioError(err, `appending to ${slug}`);
+}
+
+/** One step with every call inline: the cheapest path when nothing else is appending. */
+function appendOneSync(ctx: FsContext, dir: string, state: SessionState, step: EncodedStep): number {
+  const temp = tempPath(dir);
+  const fd = createFileSync(temp, Buffer.from(step.json, 'utf8'));
+  let number: number;
+  try {
+    try {
+      if (ctx.durability !== 'none') {
+        fs.fdatasyncSync(fd);
+        ctx.stats.syncs += 1;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    number = claimStep(dir, temp, state);
+  } finally {
+    unlinkQuietly(temp);
+  }
+  if (ctx.durability === 'full') {
+    try {
+      fsyncDirSync(dir);
+      ctx.stats.syncs += 1;
+    } catch (err) {
+      unlinkSteps(dir, [number]);
+      throw err;
+    }
+  }
+  return number;
+}
+
+/** Any number of steps: temps written inline, their fsyncs overlapped on the thread pool, links in order. */
+async function appendMany(ctx: FsContext, dir: string, state: SessionState, steps: EncodedStep[]): Promise<number[]> {
+  const linked: number[] = [];
+  try {
+    for (let start = 0; start < steps.length; start += BATCH_CHUNK) {
+      const temps: { path: string; fd: number | null }[] = [];
+      try {
+        for (const step of steps.slice(start, start + BATCH_CHUNK)) {
+          const path = tempPath(dir);
+          temps.push({ path, fd: createFileSync(path, Buffer.from(step.json, 'utf8')) });
+        }
+        if (ctx.durability !== 'none') {
+          // allSettled: no fd may be closed while an fsync on it is still running.
+          const synced = await Promise.allSettled(temps.map(({ fd }) => fdatasyncAsync(fd!)));
+          ctx.stats.syncs += temps.length;
+          const failed = synced.find((result) => result.status === 'rejected');
+          if (failed !== undefined) throw failed.reason;
+        }
+        for (const temp of temps) {
+          fs.closeSync(temp.fd!);
+          temp.fd = null;
+        }
+        for (const temp of temps) linked.push(claimStep(dir, temp.path, state));
+      } finally {
+        for (const temp of temps) {
+          if (temp.fd !== null) fs.closeSync(temp.fd);
+          unlinkQuietly(temp.path);
+        }
+      }
+    }
+    if (ctx.durability === 'full') {
+      await fsyncDirAsync(dir);
+      ctx.stats.syncs += 1;
+    }
+    return linked;
+  } catch (err) {
+    unlinkSteps(dir, linked);
+    throw err;
+  }
+}
+
+export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
+  const state = await stateOf(ctx, slug);
+  if (steps.length === 0) return [];
+  const dir = sessionDir(ctx.root, slug);
+  ctx.activeAppends += 1;
+  let numbers: number[];
+  try {
+    numbers =
+      steps.length === 1 && ctx.activeAppends === 1
+        ? [appendOneSync(ctx, dir, state, steps[0]!)]
+        : await appendMany(ctx, dir, state, steps);
+  } catch (err) {
+    throw failure(ctx, slug, err);
+  } finally {
+    ctx.activeAppends -= 1;
+  }
+  ctx.stats.stepsWritten += numbers.length;
+  if (bump !== null) queueBump(ctx, slug, bump);
+  return numbers;
+}
+
+function readStep(ctx: FsContext, dir: string, step: number, name?: string): RawStep {
+  if (name !== undefined) return { step, problem: `non-canonical step name ${name}` };
+  const text = readRegularFileSync(stepPath(dir, step));
+  ctx.stats.stepsRead += 1;
+  if (typeof text === 'string') return { step, text };
+  return { step, problem: text.problem === 'missing' ? 'step vanished while reading' : `step is a ${text.problem}` };
+}
+
+/**
+ * Reads steps in `order` in slices that start small and grow, so a consumer
+ * that stops early (replay at a boundary) reads little; yields the event loop
+ * whenever SLICE_MS of reading has passed.
+ */
+async function* readInSlices(
+  ctx: FsContext,
+  slug: Slug,
+  order: Iterable<{ step: number; name?: string }>,
+): AsyncGenerator<RawStep[]> {
+  const dir = sessionDir(ctx.root, slug);
+  let sliceSize = FIRST_SLICE;
+  let slice: RawStep[] = [];
+  let since = performance.now();
+  for (const { step, name } of order) {
+    try {
+      slice.push(readStep(ctx, dir, step, name));
+    } catch (err) {
+      throw ioError(err, `reading step ${step} of ${slug}`);
+    }
+    if (slice.length >= sliceSize) {
+      yield slice;
+      slice = [];
+      sliceSize = Math.min(sliceSize * 2, MAX_SLICE);
+    }
+    if (performance.now() - since >= SLICE_MS) {
+      if (slice.length > 0) {
+        yield slice;
+        slice = [];
+      }
+      await yieldToLoop();
+      since = performance.now();
+    }
+  }
+  if (slice.length > 0) yield slice;
+}
+
+/** Merges canonical numbers and odd names into one order, ascending or descending. */
+function* ordered(listing: StepListing, descending: boolean, after = 0): Generator<{ step: number; name?: string }> {
+  const { numbers, oddNames } = listing;
+  let i = descending ? numbers.length - 1 : 0;
+  let j = descending ? oddNames.length - 1 : 0;
+  const step = descending ? -1 : 1;
+  const inRange = (n: number) => n > after;
+  while (true) {
+    const a = i >= 0 && i < numbers.length ? numbers[i]! : null;
+    const odd = j >= 0 && j < oddNames.length ? oddNames[j]! : null;
+    if (a === null && odd === null) return;
+    const takeOdd = odd !== null && (a === null || (descending ? odd.step >= a : odd.step <= a));
+    if (takeOdd) {
+      j += step;
+      if (inRange(odd.step)) yield odd;
+    } else {
+      i += step;
+      if (inRange(a!)) yield { step: a! };
+    }
+  }
+}
+
+export async function* stepsNewestFirst(ctx: FsContext, slug: Slug): AsyncGenerator<RawStep[]> {
+  const listing = await listSteps(ctx, slug);
+  if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, true));
+}
+
+export async function* stepsAfter(ctx: FsContext, slug: Slug, after: number): AsyncGenerator<RawStep[]> {
+  const listing = await listSteps(ctx, slug);
+  if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, false, after));
+}

@@ -1,0 +1,32 @@
+// The one error class the public API throws, and its stable codes.
+// Codes never change once released; messages may. Backends map their own
+// failures (errno, Redis replies) onto these codes at the seam.
+
+export const ERROR_CODES = [
+  'INVALID_NAME',
+  'INVALID_HANDLE',
+  'INVALID_ENTRY',
+  'INVALID_OPTION',
+  'STEP_TOO_LARGE',
+  'SESSION_NOT_FOUND',
+  'CORRUPT_META',
+  'UNSAFE_ROOT',
+  'STORE_CLOSED',
+  'IO_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class StepStoreError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StepStoreError';
+    this.code = code;
+  }
+}
+
+export function isStepStoreError(err: unknown, code?: ErrorCode): err is StepStoreError {
+  return err instanceof StepStoreError && (code === undefined || err.code === code);
+}

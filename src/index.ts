@@ -1,0 +1,24 @@
+// The public API of stepstore (the filesystem store). The Redis backend has
+// its own entry point, `stepstore/redis`, so filesystem users never load it.
+
+export { openStore, Store } from './store.js';
+export type { StoreOptions, CommonOptions } from './store.js';
+export { senderSlug } from './sessions/slug.js';
+export { StepStoreError, isStepStoreError, ERROR_CODES } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type {
+  CompactMarker,
+  ConversationMeta,
+  Diagnostic,
+  Durability,
+  EventLine,
+  HistoryEntry,
+  LegacyCompactMarker,
+  Logger,
+  SessionSnapshot,
+  SessionSummary,
+  StepKind,
+  StepLine,
+  StepRecord,
+  StoreStats,
+} from './types.js';

@@ -1,0 +1,88 @@
+// The meta codec: ConversationMeta to and from its JSON text, with crabtalk's
+// defaults for missing fields. Unknown fields (old files carry `topic` or
+// `uptime_secs`) are kept and written back after the known ones.
+
+import { StepStoreError } from '../errors.js';
+import { isPlainObject } from '../sessions/step-line.js';
+import { assertPlainJson } from '../sessions/validate.js';
+import type { ConversationMeta } from '../types.js';
+import { now, sameInstant } from './time.js';
+
+const KNOWN_FIELDS = new Set(['agent', 'created_by', 'created_at', 'title', 'updated_at', 'message_count', 'summary']);
+
+function corrupt(why: string): StepStoreError {
+  return new StepStoreError('CORRUPT_META', `meta ${why}`);
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Decodes a meta file; throws CORRUPT_META when crabtalk could not read it either. */
+export function decodeMeta(text: string): ConversationMeta {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw corrupt('is not valid JSON');
+  }
+  if (!isPlainObject(raw)) throw corrupt('is not a JSON object');
+  for (const field of ['agent', 'created_by', 'created_at'] as const) {
+    if (typeof raw[field] !== 'string') throw corrupt(`has no string "${field}"`);
+  }
+  for (const field of ['title', 'updated_at'] as const) {
+    if (raw[field] !== undefined && typeof raw[field] !== 'string') throw corrupt(`"${field}" is not a string`);
+  }
+  if (raw.message_count !== undefined && !isCount(raw.message_count)) {
+    throw corrupt('"message_count" is not a non-negative integer');
+  }
+  if (raw.summary !== undefined && raw.summary !== null && typeof raw.summary !== 'string') {
+    throw corrupt('"summary" is not a string');
+  }
+  return normalise(raw);
+}
+
+/** Known fields first, in crabtalk's order, defaults filled, `summary` omitted when absent. */
+function normalise(raw: Record<string, unknown>): ConversationMeta {
+  const meta: ConversationMeta = {
+    agent: raw.agent as string,
+    created_by: raw.created_by as string,
+    created_at: raw.created_at as string,
+    title: (raw.title as string | undefined) ?? '',
+    updated_at: (raw.updated_at as string | undefined) ?? '',
+    message_count: (raw.message_count as number | undefined) ?? 0,
+  };
+  if (typeof raw.summary === 'string') meta.summary = raw.summary;
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_FIELDS.has(key)) meta[key] = raw[key];
+  }
+  return meta;
+}
+
+export function encodeMeta(meta: ConversationMeta): string {
+  return JSON.stringify(meta);
+}
+
+/** A fresh session's meta: created_at = updated_at = now. */
+export function newMeta(agent: string, createdBy: string): ConversationMeta {
+  const at = now();
+  return { agent, created_by: createdBy, created_at: at, title: '', updated_at: at, message_count: 0 };
+}
+
+/**
+ * Checks a caller's replacement meta against the stored one: identity fields
+ * must not change, types must be right (INVALID_ENTRY otherwise).
+ */
+export function checkMetaUpdate(current: ConversationMeta, next: unknown): ConversationMeta {
+  const invalid = (why: string) => new StepStoreError('INVALID_ENTRY', `meta ${why}`);
+  if (!isPlainObject(next)) throw invalid('must be a plain object');
+  if (next.agent !== current.agent) throw invalid('"agent" cannot change');
+  if (next.created_by !== current.created_by) throw invalid('"created_by" cannot change');
+  if (typeof next.created_at !== 'string' || !sameInstant(next.created_at, current.created_at)) {
+    throw invalid('"created_at" cannot change');
+  }
+  if (typeof next.title !== 'string') throw invalid('"title" must be a string');
+  if (typeof next.updated_at !== 'string') throw invalid('"updated_at" must be a string');
+  if (!isCount(next.message_count)) throw invalid('"message_count" must be a non-negative integer');
+  if (next.summary !== undefined && typeof next.summary !== 'string') throw invalid('"summary" must be a string');
+  assertPlainJson(next, 'meta');
+  return normalise(next);
+}

@@ -1,0 +1,145 @@
+// Session operations behind the public store: each validates its input
+// completely, then hands exact arguments to the backend. Writes to one
+// session go through the per-session queue.
+
+import { archiveBase } from '../compact/archive.js';
+import { StepStoreError } from '../errors.js';
+import { newMeta } from '../meta/codec.js';
+import { now, timeOf } from '../meta/time.js';
+import type { ConversationMeta, EventLine, HistoryEntry, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
+import { assertOpen, type StoreContext } from './context.js';
+import { replay, skipStep } from './replay.js';
+import { agentPrefix, checkName, parseHandle, sessionPrefix, type Slug } from './slug.js';
+import { classifyStep } from './step-line.js';
+import { encodeBatch } from './validate.js';
+
+export async function create(ctx: StoreContext, agent: string, createdBy: string): Promise<string> {
+  assertOpen(ctx);
+  checkName('agent', agent);
+  checkName('createdBy', createdBy);
+  return ctx.backend.createSession(sessionPrefix(agent, createdBy), newMeta(agent, createdBy));
+}
+
+/** Newest session whose meta names exactly this agent and sender; slug collisions never match. */
+export async function findLatest(ctx: StoreContext, agent: string, createdBy: string): Promise<string | null> {
+  assertOpen(ctx);
+  checkName('agent', agent);
+  checkName('createdBy', createdBy);
+  for await (const { slug, meta } of ctx.backend.sessionsBySeq(sessionPrefix(agent, createdBy))) {
+    if (meta.agent === agent && meta.created_by === createdBy) return slug;
+  }
+  return null;
+}
+
+export async function load(
+  ctx: StoreContext,
+  handle: string,
+  opts: { withArchive?: boolean } = {},
+): Promise<SessionSnapshot | null> {
+  assertOpen(ctx);
+  const slug = parseHandle(handle);
+  const meta = await ctx.backend.readMeta(slug);
+  if (meta === null) return null;
+  const { history, archive, diagnostics } = await replay(slug, ctx.backend.stepsNewestFirst(slug), ctx.logger);
+  const snapshot: SessionSnapshot = { meta, history, archive, diagnostics };
+  if (opts.withArchive === true) {
+    snapshot.archiveContent = archive === null ? null : ((await ctx.backend.getArchive(archive))?.content ?? null);
+  }
+  return snapshot;
+}
+
+function checkCursor(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new StepStoreError('INVALID_OPTION', `${name} must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+/** Raw steps above `after`, oldest first, at most `limit`; unparsable steps are skipped with a warning. */
+export async function readSteps(
+  ctx: StoreContext,
+  handle: string,
+  opts: { after?: number; limit?: number } = {},
+): Promise<StepRecord[]> {
+  assertOpen(ctx);
+  const slug = parseHandle(handle);
+  const after = checkCursor('after', opts.after, 0) ?? 0;
+  const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
+  if ((await ctx.backend.readMeta(slug)) === null) throw notFound(slug);
+  const records: StepRecord[] = [];
+  for await (const slice of ctx.backend.stepsAfter(slug, after)) {
+    for (const raw of slice) {
+      const classified = 'problem' in raw ? { kind: null, reason: raw.problem } : classifyStep(raw.text);
+      if (classified.kind === null) {
+        skipStep(null, ctx.logger, slug, raw.step, classified.reason);
+        continue;
+      }
+      records.push({ step: raw.step, line: classified.line });
+      if (records.length >= limit) return records;
+    }
+  }
+  return records;
+}
+
+/** Sessions with a readable meta, newest `updated_at` first (compared as times). */
+export async function list(
+  ctx: StoreContext,
+  opts: { agent?: string; createdBy?: string; limit?: number } = {},
+): Promise<SessionSummary[]> {
+  assertOpen(ctx);
+  const { agent, createdBy } = opts;
+  if (agent !== undefined) checkName('agent', agent);
+  if (createdBy !== undefined) checkName('createdBy', createdBy);
+  const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
+  const namePrefix = agent === undefined ? '' : createdBy === undefined ? agentPrefix(agent) : sessionPrefix(agent, createdBy);
+  const found: { handle: string; meta: ConversationMeta; updated: number; created: number; seq: number }[] = [];
+  for await (const slice of ctx.backend.listSessions(namePrefix)) {
+    for (const { slug, meta } of slice) {
+      if (agent !== undefined && meta.agent !== agent) continue;
+      if (createdBy !== undefined && meta.created_by !== createdBy) continue;
+      found.push({ handle: slug, meta, updated: sortKey(meta.updated_at), created: sortKey(meta.created_at), seq: seqOf(slug) });
+    }
+  }
+  found.sort((a, b) => b.updated - a.updated || b.created - a.created || b.seq - a.seq || (a.handle < b.handle ? -1 : 1));
+  return found.slice(0, limit).map(({ handle, meta }) => ({ handle, meta }));
+}
+
+function sortKey(timestamp: string): number {
+  const t = timeOf(timestamp);
+  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+}
+
+function seqOf(slug: Slug): number {
+  return Number(slug.slice(slug.lastIndexOf('_') + 1));
+}
+
+export async function append(
+  ctx: StoreContext,
+  handle: string,
+  items: HistoryEntry[] | EventLine[],
+  kind: 'entry' | 'event',
+): Promise<number[]> {
+  assertOpen(ctx);
+  const slug = parseHandle(handle);
+  const steps = encodeBatch(items, kind, ctx.maxStepBytes);
+  const bump = kind === 'entry' && steps.length > 0 ? { messages: steps.length, at: now() } : null;
+  return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, bump));
+}
+
+export async function remove(ctx: StoreContext, handle: string): Promise<boolean> {
+  assertOpen(ctx);
+  const slug = parseHandle(handle);
+  return ctx.queue.run(slug, () => ctx.backend.deleteSession(slug, archiveBase(slug)));
+}
+
+export function notFound(slug: string): StepStoreError {
+  return new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
+}
+
+export async function close(ctx: StoreContext): Promise<void> {
+  if (ctx.closed) return;
+  ctx.closed = true;
+  await ctx.queue.drain();
+  await ctx.backend.close();
+}

@@ -1,0 +1,44 @@
+// Replay: history after the last compact boundary. Steps arrive newest first
+// and reading stops at the first boundary met, so the work done grows with the
+// live tail of a session, not with its whole length.
+
+import type { RawStep } from '../backend.js';
+import type { Diagnostic, HistoryEntry, Logger } from '../types.js';
+import { classifyStep, isBoundary } from './step-line.js';
+
+export interface Replayed {
+  history: HistoryEntry[];
+  archive: string | null;
+  diagnostics: Diagnostic[];
+}
+
+/** Warns about a skipped step, and records it when `diagnostics` is given. */
+export function skipStep(diagnostics: Diagnostic[] | null, logger: Logger, where: string, step: number, reason: string): void {
+  diagnostics?.push({ step, reason });
+  logger.warn(`skipping step ${step} of ${where}: ${reason}`, { session: where, step, reason });
+}
+
+export async function replay(slug: string, newestFirst: AsyncIterable<RawStep[]>, logger: Logger): Promise<Replayed> {
+  const reversed: HistoryEntry[] = [];
+  const diagnostics: Diagnostic[] = [];
+  let archive: string | null = null;
+  scan: for await (const slice of newestFirst) {
+    for (const raw of slice) {
+      if ('problem' in raw) {
+        skipStep(diagnostics, logger, slug, raw.step, raw.problem);
+        continue;
+      }
+      const classified = classifyStep(raw.text);
+      if (classified.kind === null) {
+        skipStep(diagnostics, logger, slug, raw.step, classified.reason);
+      } else if (isBoundary(classified.kind)) {
+        if (classified.kind === 'compact') archive = (classified.line as { archive_name: string }).archive_name;
+        break scan;
+      } else if (classified.kind === 'entry') {
+        reversed.push(classified.line as HistoryEntry);
+      }
+    }
+  }
+  diagnostics.reverse();
+  return { history: reversed.reverse(), archive, diagnostics };
+}

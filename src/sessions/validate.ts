@@ -1,0 +1,121 @@
+// Batch validation for appends: every item is checked and encoded before the
+// first one is written, so one bad item means nothing of the call is stored.
+// An item must read back as the kind it was written as (step-line.ts).
+
+import { StepStoreError } from '../errors.js';
+import { isPlainObject } from './step-line.js';
+import type { StepKind } from '../types.js';
+
+/** One step ready for a backend: its kind and the exact JSON text to store. */
+export interface EncodedStep {
+  kind: StepKind;
+  json: string;
+}
+
+export const DEFAULT_MAX_STEP_BYTES = 4 * 1024 * 1024;
+
+function invalid(message: string): StepStoreError {
+  return new StepStoreError('INVALID_ENTRY', message);
+}
+
+/**
+ * Throws INVALID_ENTRY unless `value` is plain JSON: null, booleans, finite
+ * numbers, strings, arrays and plain objects, without cycles. Properties whose
+ * value is `undefined` are allowed (JSON drops them).
+ */
+export function assertPlainJson(value: unknown, path: string): void {
+  const ancestors = new Set<object>();
+  const visit = (v: unknown, at: string, inObject: boolean): void => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) throw invalid(`${at} is ${v}, which JSON cannot hold`);
+        return;
+      case 'undefined':
+        if (inObject) return;
+        throw invalid(`${at} is undefined, which JSON cannot hold`);
+      case 'object': {
+        if (v === null) return;
+        if (ancestors.has(v)) throw invalid(`${at} refers back to itself (a cycle)`);
+        ancestors.add(v);
+        if (Array.isArray(v)) {
+          v.forEach((item, i) => visit(item, `${at}[${i}]`, false));
+        } else if (isPlainObject(v)) {
+          for (const key of Object.keys(v)) visit(v[key], `${at}.${key}`, true);
+        } else {
+          throw invalid(`${at} is a ${v.constructor?.name ?? 'non-plain object'}, not a plain object`);
+        }
+        ancestors.delete(v);
+        return;
+      }
+      default:
+        throw invalid(`${at} is a ${typeof v}, which JSON cannot hold`);
+    }
+  };
+  try {
+    visit(value, path, false);
+  } catch (err) {
+    if (err instanceof RangeError) throw invalid(`${path} is nested too deeply`);
+    throw err;
+  }
+}
+
+function refuseBoundaryFields(item: Record<string, unknown>, at: string): void {
+  if (typeof item.compact === 'string') {
+    throw invalid(`${at} has a string "compact" field: it would read back as a compact marker`);
+  }
+  if (typeof item.archive_name === 'string' && typeof item.archived_at === 'string') {
+    throw invalid(`${at} has string "archive_name" and "archived_at": it would read back as a compact marker`);
+  }
+}
+
+function checkEntry(item: unknown, at: string): Record<string, unknown> {
+  if (!isPlainObject(item)) throw invalid(`${at} must be a plain object`);
+  if (!isPlainObject(item.message)) throw invalid(`${at}.message must be a plain object`);
+  if (item.agent !== undefined && typeof item.agent !== 'string') throw invalid(`${at}.agent must be a string`);
+  refuseBoundaryFields(item, at);
+  if (typeof item.event === 'string') {
+    throw invalid(`${at} has a string "event" field: it would read back as an event`);
+  }
+  if (item.agent === '') {
+    // crabtalk omits an empty agent (the conversation's own agent).
+    const { agent: _empty, ...rest } = item;
+    return rest;
+  }
+  return item;
+}
+
+function checkEvent(item: unknown, at: string): Record<string, unknown> {
+  if (!isPlainObject(item)) throw invalid(`${at} must be a plain object`);
+  if (typeof item.event !== 'string') throw invalid(`${at}.event must be a string`);
+  refuseBoundaryFields(item, at);
+  return item;
+}
+
+function encodeOne(item: Record<string, unknown>, at: string, maxStepBytes: number): string {
+  assertPlainJson(item, at);
+  const json = JSON.stringify(item);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > maxStepBytes) {
+    throw new StepStoreError('STEP_TOO_LARGE', `${at} is ${bytes} bytes, over maxStepBytes (${maxStepBytes})`);
+  }
+  return json;
+}
+
+/** Validates and encodes a whole batch of history entries or events; throws before anything is written. */
+export function encodeBatch(items: unknown, kind: 'entry' | 'event', maxStepBytes: number): EncodedStep[] {
+  const what = kind === 'entry' ? 'entries' : 'events';
+  if (!Array.isArray(items)) throw invalid(`${what} must be an array`);
+  return items.map((item, i) => {
+    const at = `${what}[${i}]`;
+    const checked = kind === 'entry' ? checkEntry(item, at) : checkEvent(item, at);
+    return { kind, json: encodeOne(checked, at, maxStepBytes) };
+  });
+}
+
+/** Encodes a compact marker naming `archiveName`. */
+export function encodeMarker(archiveName: string, archivedAt: string): EncodedStep {
+  return { kind: 'compact', json: JSON.stringify({ archive_name: archiveName, archived_at: archivedAt }) };
+}

@@ -1,0 +1,92 @@
+// Wire types: the shapes stored on disk (or in Redis), snake_case exactly as
+// crabtalk v0.0.22 writes them (see FORMAT.md), plus the snapshot and option
+// types of the public API. No logic lives here.
+
+/** A session's `meta` file. Unknown fields read from disk are kept and written back. */
+export interface ConversationMeta {
+  agent: string;
+  created_by: string;
+  /** RFC 3339, UTC; never changes. */
+  created_at: string;
+  title: string;
+  /** RFC 3339; `""` when never set. */
+  updated_at: string;
+  message_count: number;
+  summary?: string;
+  [field: string]: unknown;
+}
+
+/** A conversation message as the runtime persists it; `message` is opaque to the store. */
+export interface HistoryEntry {
+  /** Guest agent that produced the message; omitted (or empty) for the conversation's own agent. */
+  agent?: string;
+  message: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/** Trace data: stored as a step, never part of the replayed history. */
+export interface EventLine {
+  event: string;
+  [field: string]: unknown;
+}
+
+/** Boundary that names the archive entry holding the summary of what precedes it. */
+export interface CompactMarker {
+  archive_name: string;
+  archived_at: string;
+}
+
+/** Pre-archive boundary with the summary inline; still a replay boundary. */
+export interface LegacyCompactMarker {
+  compact: string;
+  title?: string;
+  archived_at?: string;
+}
+
+export type StepLine = CompactMarker | LegacyCompactMarker | EventLine | HistoryEntry;
+
+/** How a stored step reads back, in crabtalk's first-match order. */
+export type StepKind = 'compact' | 'legacy-compact' | 'event' | 'entry';
+
+/** A step that was skipped while loading, and why. */
+export interface Diagnostic {
+  step: number;
+  reason: string;
+}
+
+export interface SessionSnapshot {
+  meta: ConversationMeta;
+  /** History entries after the last compact boundary, in step order. */
+  history: HistoryEntry[];
+  /** Archive named by the last boundary, when it is a compact marker. */
+  archive: string | null;
+  /** Filled only when loaded with `{ withArchive: true }`; `null` when the archive is missing. */
+  archiveContent?: string | null;
+  diagnostics: Diagnostic[];
+}
+
+export interface StepRecord {
+  step: number;
+  line: StepLine;
+}
+
+export interface SessionSummary {
+  handle: string;
+  meta: ConversationMeta;
+}
+
+export type Durability = 'none' | 'file' | 'full';
+
+export interface Logger {
+  warn(message: string, detail?: Record<string, unknown>): void;
+}
+
+/** Counters of work the backend did since the store was opened. */
+export interface StoreStats {
+  /** Step files (or Redis step entries) read. */
+  stepsRead: number;
+  stepsWritten: number;
+  metaWrites: number;
+  /** fsync/fdatasync calls issued (0 on Redis). */
+  syncs: number;
+}
