@@ -37,9 +37,17 @@ export interface Backend {
   stepsNewestFirst(slug: Slug): AsyncIterable<RawStep[]>;
   /** Steps numbered above `after`, oldest first, in slices. */
   stepsAfter(slug: Slug, after: number): AsyncIterable<RawStep[]>;
-  /** Stores an archive as `{base}-{n}` with `n` claimed exclusively; durable before it resolves. */
-  putArchive(base: string, record: ArchiveRecord): Promise<string>;
+  /**
+   * Stores `record` as archive `{base}-{n}` (n claimed exclusively), then a
+   * compact marker naming it; a marker is never stored without its archive.
+   * Resolves with the archive name. SESSION_NOT_FOUND when there is no session.
+   */
+  compact(slug: Slug, base: string, record: ArchiveRecord): Promise<string>;
   getArchive(name: string): Promise<ArchiveRecord | null>;
+  /** Creates session `slug` with exactly `meta`; when it exists, writes nothing and returns its meta. */
+  importSession(slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null>;
+  /** Stores an archive under exactly `name`; when one exists, writes nothing and returns it. */
+  importArchive(name: string, record: ArchiveRecord): Promise<ArchiveRecord | null>;
   /** Removes the session and the archives named `{archiveBase}-{n}` it owns; false when it was not a session. */
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean>;
   stats(): StoreStats;

@@ -4,6 +4,8 @@
 export { openStore, Store } from './store.js';
 export type { StoreOptions, CommonOptions } from './store.js';
 export { senderSlug } from './sessions/slug.js';
+export { migrate } from './migrate.js';
+export type { MigrateProgress, MigrateReport } from './migrate.js';
 export { StepStoreError, isStepStoreError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type {

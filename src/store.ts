@@ -7,6 +7,7 @@ import * as compaction from './compact/index.js';
 import { StepStoreError } from './errors.js';
 import * as metas from './meta/index.js';
 import type { StoreContext } from './sessions/context.js';
+import * as imports from './sessions/import.js';
 import * as sessions from './sessions/index.js';
 import { KeyedQueue } from './sessions/queue.js';
 import { DEFAULT_MAX_STEP_BYTES } from './sessions/validate.js';
@@ -18,6 +19,7 @@ import type {
   Logger,
   SessionSnapshot,
   SessionSummary,
+  StepLine,
   StepRecord,
   StoreStats,
 } from './types.js';
@@ -127,6 +129,21 @@ export class Store {
 
   deleteSession(handle: string): Promise<boolean> {
     return sessions.remove(this.#ctx, handle);
+  }
+
+  /** Creates session `handle` with exactly `meta` (for migration and import tools); false when it exists already. */
+  importSession(handle: string, meta: ConversationMeta): Promise<boolean> {
+    return imports.importSession(this.#ctx, handle, meta);
+  }
+
+  /** Appends raw steps of any kind exactly as given, without bumping meta (for migration and import tools). */
+  importSteps(handle: string, lines: StepLine[]): Promise<number[]> {
+    return imports.importSteps(this.#ctx, handle, lines);
+  }
+
+  /** Stores an archive under exactly `name` (for migration and import tools); false when it is there already. */
+  importArchive(name: string, archive: { owner: string; content: string; archived_at?: string }): Promise<boolean> {
+    return imports.importArchive(this.#ctx, name, archive);
   }
 
   /** Work the backend has done since the store was opened (steps read, syncs issued, ...). */

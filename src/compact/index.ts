@@ -1,13 +1,12 @@
-// Compaction: the summary is stored as an archive entry first, durably, and
-// only then the marker that names it is appended, so a marker never points at
-// an archive that is not stored. Also crabtalk's resume rule.
+// Compaction: the summary becomes an archive entry and a marker naming it is
+// appended; backends guarantee a marker never points at an archive that is not
+// stored. Also crabtalk's resume rule.
 
 import { StepStoreError } from '../errors.js';
 import { now } from '../meta/time.js';
 import { assertOpen, type StoreContext } from '../sessions/context.js';
-import { notFound } from '../sessions/index.js';
 import { checkArchiveName, parseHandle } from '../sessions/slug.js';
-import { encodeMarker } from '../sessions/validate.js';
+import { checkStepSize, encodeMarker } from '../sessions/validate.js';
 import type { HistoryEntry, SessionSnapshot } from '../types.js';
 import { archiveBase } from './archive.js';
 
@@ -15,17 +14,9 @@ export async function compact(ctx: StoreContext, handle: string, summary: string
   assertOpen(ctx);
   const slug = parseHandle(handle);
   if (typeof summary !== 'string') throw new StepStoreError('INVALID_ENTRY', 'summary must be a string');
-  const bytes = Buffer.byteLength(summary, 'utf8');
-  if (bytes > ctx.maxStepBytes) {
-    throw new StepStoreError('STEP_TOO_LARGE', `summary is ${bytes} bytes, over maxStepBytes (${ctx.maxStepBytes})`);
-  }
-  return ctx.queue.run(slug, async () => {
-    if ((await ctx.backend.readMeta(slug)) === null) throw notFound(slug);
-    const archivedAt = now();
-    const name = await ctx.backend.putArchive(archiveBase(slug), { owner: slug, archived_at: archivedAt, content: summary });
-    await ctx.backend.appendSteps(slug, [encodeMarker(name, archivedAt)], null);
-    return name;
-  });
+  checkStepSize(summary, 'summary', ctx.maxStepBytes);
+  const record = { owner: slug, archived_at: now(), content: summary };
+  return ctx.queue.run(slug, () => ctx.backend.compact(slug, archiveBase(slug), record));
 }
 
 /** Appends a marker for an archive kept elsewhere (the store does not check that it exists). */

@@ -24,6 +24,11 @@ export function decodeMeta(text: string): ConversationMeta {
   } catch {
     throw corrupt('is not valid JSON');
   }
+  return decodeMetaObject(raw);
+}
+
+/** Like decodeMeta, for a meta already parsed (or rebuilt from a Redis hash). */
+export function decodeMetaObject(raw: unknown): ConversationMeta {
   if (!isPlainObject(raw)) throw corrupt('is not a JSON object');
   for (const field of ['agent', 'created_by', 'created_at'] as const) {
     if (typeof raw[field] !== 'string') throw corrupt(`has no string "${field}"`);
@@ -67,22 +72,35 @@ export function newMeta(agent: string, createdBy: string): ConversationMeta {
   return { agent, created_by: createdBy, created_at: at, title: '', updated_at: at, message_count: 0 };
 }
 
+const invalidMeta = (why: string) => new StepStoreError('INVALID_ENTRY', `meta ${why}`);
+
+/** True when two metas name the same session: same agent, sender and creation time. */
+export function sameIdentity(a: ConversationMeta, b: ConversationMeta): boolean {
+  return a.agent === b.agent && a.created_by === b.created_by && sameInstant(a.created_at, b.created_at);
+}
+
 /**
  * Checks a caller's replacement meta against the stored one: identity fields
  * must not change, types must be right (INVALID_ENTRY otherwise).
  */
 export function checkMetaUpdate(current: ConversationMeta, next: unknown): ConversationMeta {
-  const invalid = (why: string) => new StepStoreError('INVALID_ENTRY', `meta ${why}`);
-  if (!isPlainObject(next)) throw invalid('must be a plain object');
-  if (next.agent !== current.agent) throw invalid('"agent" cannot change');
-  if (next.created_by !== current.created_by) throw invalid('"created_by" cannot change');
-  if (typeof next.created_at !== 'string' || !sameInstant(next.created_at, current.created_at)) {
-    throw invalid('"created_at" cannot change');
+  const meta = checkMeta(next);
+  if (meta.agent !== current.agent) throw invalidMeta('"agent" cannot change');
+  if (meta.created_by !== current.created_by) throw invalidMeta('"created_by" cannot change');
+  if (!sameInstant(meta.created_at, current.created_at)) throw invalidMeta('"created_at" cannot change');
+  return meta;
+}
+
+/** Checks a whole meta given by a caller (types and plain JSON); INVALID_ENTRY otherwise. */
+export function checkMeta(next: unknown): ConversationMeta {
+  if (!isPlainObject(next)) throw invalidMeta('must be a plain object');
+  for (const field of ['agent', 'created_by', 'created_at'] as const) {
+    if (typeof next[field] !== 'string') throw invalidMeta(`"${field}" must be a string`);
   }
-  if (typeof next.title !== 'string') throw invalid('"title" must be a string');
-  if (typeof next.updated_at !== 'string') throw invalid('"updated_at" must be a string');
-  if (!isCount(next.message_count)) throw invalid('"message_count" must be a non-negative integer');
-  if (next.summary !== undefined && typeof next.summary !== 'string') throw invalid('"summary" must be a string');
+  if (typeof next.title !== 'string') throw invalidMeta('"title" must be a string');
+  if (typeof next.updated_at !== 'string') throw invalidMeta('"updated_at" must be a string');
+  if (!isCount(next.message_count)) throw invalidMeta('"message_count" must be a non-negative integer');
+  if (next.summary !== undefined && typeof next.summary !== 'string') throw invalidMeta('"summary" must be a string');
   assertPlainJson(next, 'meta');
   return normalise(next);
 }

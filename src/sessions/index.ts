@@ -5,7 +5,7 @@
 import { archiveBase } from '../compact/archive.js';
 import { StepStoreError } from '../errors.js';
 import { newMeta } from '../meta/codec.js';
-import { now, timeOf } from '../meta/time.js';
+import { compareInstants, instantOf, now, type Instant } from '../meta/time.js';
 import type { ConversationMeta, EventLine, HistoryEntry, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
@@ -93,21 +93,35 @@ export async function list(
   if (createdBy !== undefined) checkName('createdBy', createdBy);
   const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
   const namePrefix = agent === undefined ? '' : createdBy === undefined ? agentPrefix(agent) : sessionPrefix(agent, createdBy);
-  const found: { handle: string; meta: ConversationMeta; updated: number; created: number; seq: number }[] = [];
+  const found: Listed[] = [];
   for await (const slice of ctx.backend.listSessions(namePrefix)) {
     for (const { slug, meta } of slice) {
       if (agent !== undefined && meta.agent !== agent) continue;
       if (createdBy !== undefined && meta.created_by !== createdBy) continue;
-      found.push({ handle: slug, meta, updated: sortKey(meta.updated_at), created: sortKey(meta.created_at), seq: seqOf(slug) });
+      found.push({ handle: slug, meta, updated: instantOf(meta.updated_at) });
     }
   }
-  found.sort((a, b) => b.updated - a.updated || b.created - a.created || b.seq - a.seq || (a.handle < b.handle ? -1 : 1));
+  found.sort(
+    (a, b) =>
+      compareInstants(b.updated, a.updated) ||
+      compareInstants(createdOf(b), createdOf(a)) ||
+      seqOf(b.handle) - seqOf(a.handle) ||
+      (a.handle < b.handle ? -1 : 1),
+  );
   return found.slice(0, limit).map(({ handle, meta }) => ({ handle, meta }));
 }
 
-function sortKey(timestamp: string): number {
-  const t = timeOf(timestamp);
-  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+interface Listed {
+  handle: Slug;
+  meta: ConversationMeta;
+  updated: Instant | null;
+  /** Parsed only when two sessions were updated at the same instant. */
+  created?: Instant | null;
+}
+
+function createdOf(entry: Listed): Instant | null {
+  if (entry.created === undefined) entry.created = instantOf(entry.meta.created_at);
+  return entry.created;
 }
 
 function seqOf(slug: Slug): number {

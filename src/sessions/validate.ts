@@ -41,7 +41,8 @@ export function assertPlainJson(value: unknown, path: string): void {
         if (ancestors.has(v)) throw invalid(`${at} refers back to itself (a cycle)`);
         ancestors.add(v);
         if (Array.isArray(v)) {
-          v.forEach((item, i) => visit(item, `${at}[${i}]`, false));
+          // An index loop, not forEach: a hole must be seen (and refused) as undefined.
+          for (let i = 0; i < v.length; i++) visit(v[i], `${at}[${i}]`, false);
         } else if (isPlainObject(v)) {
           for (const key of Object.keys(v)) visit(v[key], `${at}.${key}`, true);
         } else {
@@ -94,13 +95,18 @@ function checkEvent(item: unknown, at: string): Record<string, unknown> {
   return item;
 }
 
-function encodeOne(item: Record<string, unknown>, at: string, maxStepBytes: number): string {
-  assertPlainJson(item, at);
-  const json = JSON.stringify(item);
-  const bytes = Buffer.byteLength(json, 'utf8');
+/** Throws STEP_TOO_LARGE when `text` is over `maxStepBytes` bytes of UTF-8. */
+export function checkStepSize(text: string, at: string, maxStepBytes: number): void {
+  const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxStepBytes) {
     throw new StepStoreError('STEP_TOO_LARGE', `${at} is ${bytes} bytes, over maxStepBytes (${maxStepBytes})`);
   }
+}
+
+function encodeOne(item: Record<string, unknown>, at: string, maxStepBytes: number): string {
+  assertPlainJson(item, at);
+  const json = JSON.stringify(item);
+  checkStepSize(json, at, maxStepBytes);
   return json;
 }
 

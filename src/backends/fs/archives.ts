@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { archiveNumber, decodeArchive, encodeArchive, type ArchiveRecord } from '../../compact/archive.js';
 import type { Slug } from '../../sessions/slug.js';
+import { encodeMarker } from '../../sessions/validate.js';
 import { ioError, type FsContext } from './context.js';
 import {
   DIR_MODE,
@@ -16,7 +17,9 @@ import {
   readRegularFileSync,
   unlinkQuietly,
 } from './durable.js';
+import { verifySession } from './meta.js';
 import { archivePath, archivesDir, storeDir, tempPath } from './paths.js';
+import { appendSteps } from './steps.js';
 
 /** Creates `.stepstore/` and one of its folders, mode 0700, durably; remembered once done. */
 export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void> {
@@ -46,38 +49,81 @@ async function archiveNames(ctx: FsContext): Promise<string[]> {
   }
 }
 
-export async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord): Promise<string> {
+/** Writes `record` to a temp file in the archives folder, fsynced; returns its path. */
+async function writeTemp(ctx: FsContext, record: ArchiveRecord): Promise<string> {
   const dir = archivesDir(ctx.root);
+  await ensureStoreDir(ctx, dir);
   const temp = tempPath(dir);
+  const fd = createFileSync(temp, Buffer.from(encodeArchive(record), 'utf8'));
   try {
-    await ensureStoreDir(ctx, dir);
-    let n = 1;
-    for (const name of await archiveNames(ctx)) n = Math.max(n, (archiveNumber(name, base) ?? 0) + 1);
-    const fd = createFileSync(temp, Buffer.from(encodeArchive(record), 'utf8'));
-    try {
-      await fdatasyncAsync(fd);
-      ctx.stats.syncs += 1;
-    } finally {
-      fs.closeSync(fd);
-    }
-    for (;; n++) {
+    await fdatasyncAsync(fd);
+    ctx.stats.syncs += 1;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return temp;
+}
+
+/**
+ * Stores `record` durably under `firstTry`, claimed exclusively with link();
+ * when that name is taken, tries `next(taken)`, or resolves to null without `next`.
+ */
+async function storeArchive(
+  ctx: FsContext,
+  record: ArchiveRecord,
+  firstTry: string,
+  next: ((taken: string) => string) | null,
+): Promise<string | null> {
+  let temp: string | null = null;
+  try {
+    temp = await writeTemp(ctx, record);
+    let name = firstTry;
+    for (;;) {
       try {
-        fs.linkSync(temp, archivePath(ctx.root, `${base}-${n}`));
+        fs.linkSync(temp, archivePath(ctx.root, name));
         break;
       } catch (err) {
         if (errnoOf(err) !== 'EEXIST') throw err;
+        if (next === null) return null;
+        name = next(name);
       }
     }
     unlinkQuietly(temp);
-    await fsyncDirAsync(dir);
+    await fsyncDirAsync(archivesDir(ctx.root));
     ctx.stats.syncs += 1;
-    return `${base}-${n}`;
+    return name;
   } catch (err) {
-    ctx.readyDirs.delete(dir);
+    ctx.readyDirs.delete(archivesDir(ctx.root));
     throw ioError(err, `storing an archive for ${record.owner}`);
   } finally {
-    unlinkQuietly(temp);
+    if (temp !== null) unlinkQuietly(temp);
   }
+}
+
+/** Stores the archive as `{base}-{n}`, n one more than the highest taken (and past any claimed meanwhile). */
+async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord): Promise<string> {
+  let n = 1;
+  try {
+    for (const name of await archiveNames(ctx)) n = Math.max(n, (archiveNumber(name, base) ?? 0) + 1);
+  } catch (err) {
+    throw ioError(err, `listing archives for ${record.owner}`);
+  }
+  const name = await storeArchive(ctx, record, `${base}-${n}`, (taken) => `${base}-${(archiveNumber(taken, base) ?? n) + 1}`);
+  return name!;
+}
+
+/** The archive first, durably; only then the marker naming it. */
+export async function compact(ctx: FsContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
+  verifySession(ctx, slug);
+  const name = await putArchive(ctx, base, record);
+  await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null);
+  return name;
+}
+
+export async function importArchive(ctx: FsContext, name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
+  const stored = await storeArchive(ctx, record, name, null);
+  if (stored !== null) return null;
+  return (await getArchive(ctx, name)) ?? record;
 }
 
 export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveRecord | null> {

@@ -19,8 +19,8 @@ export interface SessionState {
 export interface PendingMeta {
   /** Bumps acknowledged but not yet written to meta. */
   pending: Map<Slug, MetaBump>;
-  /** Meta writes under way: the meta being written, and when it is done. */
-  inflight: Map<Slug, { target: ConversationMeta; done: Promise<void> }>;
+  /** Meta writes under way: their bump, the meta being written once read, and when it is done. */
+  inflight: Map<Slug, { bump: MetaBump; target: ConversationMeta | null; done: Promise<void> }>;
   timer: NodeJS.Timeout | null;
 }
 

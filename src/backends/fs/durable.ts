@@ -60,12 +60,13 @@ export function fsyncDirSync(dir: string): void {
   }
 }
 
+/** fsync of a directory on the thread pool; opening and closing it are cheap and stay inline. */
 export async function fsyncDirAsync(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, O_RDONLY | O_DIRECTORY);
+  const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY);
   try {
-    await handle.sync();
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
 }
 
@@ -81,33 +82,20 @@ export function unlinkQuietly(path: string): void {
 export type ReadProblem = 'missing' | 'symlink' | 'not a regular file';
 
 /**
- * Reads a regular file without following a symlink or blocking on a FIFO.
- * Returns the text, or the problem; other errors (EIO, EACCES) are thrown.
+ * Reads a file without following a symlink or blocking on a FIFO (readFileSync's
+ * one-call UTF-8 path). Returns the text, or the problem; other errors (EIO,
+ * EACCES) are thrown. A FIFO without a writer reads as empty.
  */
 export function readRegularFileSync(path: string): string | { problem: ReadProblem } {
-  let fd: number;
   try {
-    fd = fs.openSync(path, READ_SAFELY);
+    // Node accepts numeric flags here; @types/node only declares strings.
+    return fs.readFileSync(path, { encoding: 'utf8', flag: READ_SAFELY as unknown as string });
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return { problem: 'missing' };
     if (code === 'ELOOP') return { problem: 'symlink' };
+    if (code === 'EISDIR' || code === 'EAGAIN') return { problem: 'not a regular file' };
     throw err;
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) return { problem: 'not a regular file' };
-    const size = stat.size;
-    const buffer = Buffer.allocUnsafe(size);
-    let offset = 0;
-    while (offset < size) {
-      const read = fs.readSync(fd, buffer, offset, size - offset, offset);
-      if (read === 0) break;
-      offset += read;
-    }
-    return buffer.toString('utf8', 0, offset);
-  } finally {
-    fs.closeSync(fd);
   }
 }
 

@@ -64,12 +64,20 @@ export class FsBackend implements Backend {
     return steps.stepsAfter(this.#ctx, slug, after);
   }
 
-  putArchive(base: string, record: ArchiveRecord): Promise<string> {
-    return archives.putArchive(this.#ctx, base, record);
+  compact(slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
+    return archives.compact(this.#ctx, slug, base, record);
   }
 
   getArchive(name: string): Promise<ArchiveRecord | null> {
     return archives.getArchive(this.#ctx, name);
+  }
+
+  importSession(slug: Slug, initial: ConversationMeta): Promise<ConversationMeta | null> {
+    return sessions.importSession(this.#ctx, slug, initial);
+  }
+
+  importArchive(name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
+    return archives.importArchive(this.#ctx, name, record);
   }
 
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean> {

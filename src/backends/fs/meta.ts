@@ -2,7 +2,9 @@
 // followed through a symlink. Bumps from appendMessages are written behind
 // the acknowledgement: coalesced per session and flushed by one store-wide
 // timer, so a crash can leave the counters behind by at most the bumps still
-// pending, never a torn or missing meta.
+// pending, never a torn or missing meta. Every read-and-replace of an existing
+// meta holds `<slug>/.meta.lock`, so processes bumping one session never lose
+// each other's counts.
 
 import { StepStoreError } from '../../errors.js';
 import { applyBump, mergeBumps, type MetaBump } from '../../meta/bump.js';
@@ -10,13 +12,21 @@ import { decodeMeta, encodeMeta } from '../../meta/codec.js';
 import type { Slug } from '../../sessions/slug.js';
 import type { ConversationMeta } from '../../types.js';
 import { ioError, type FsContext } from './context.js';
-import { fsyncDirAsync, kindOf, readRegularFileSync, replaceFileAtomically } from './durable.js';
-import { metaPath, sessionDir } from './paths.js';
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FILE_MODE, errnoOf, fsyncDirAsync, kindOf, readRegularFileSync, replaceFileAtomically, unlinkQuietly } from './durable.js';
+import { metaLockPath, metaPath, sessionDir } from './paths.js';
+
+const LOCK_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
 
 /** How long a bump may wait before it is written; other processes see it after about this long. */
 export const FLUSH_DELAY_MS = 50;
 const RETRY_DELAY_MS = 1000;
 const MAX_CONCURRENT_FLUSHES = 4;
+/** A lock older than this was left by a process that died holding it, and is broken. */
+const LOCK_STALE_MS = 10_000;
+/** How long a meta write that must not be dropped waits for the lock. */
+const LOCK_WAIT_MS = LOCK_STALE_MS + 2_000;
 
 const notFound = (slug: Slug) => new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
 
@@ -53,9 +63,12 @@ export function readDiskMeta(ctx: FsContext, slug: Slug, knownDir = false): Conv
 
 /** What this store knows meta to be: the disk (or the write under way) plus pending bumps. */
 export function withPending(ctx: FsContext, slug: Slug, disk: ConversationMeta): ConversationMeta {
-  const base = ctx.meta.inflight.get(slug)?.target ?? disk;
+  const inflight = ctx.meta.inflight.get(slug);
+  // Before the write under way has read the disk, its bump is not on disk yet either.
+  let base = inflight === undefined ? disk : (inflight.target ?? applyBump(disk, inflight.bump));
   const bump = ctx.meta.pending.get(slug);
-  return bump === undefined ? base : applyBump(base, bump);
+  if (bump !== undefined) base = applyBump(base, bump);
+  return base;
 }
 
 export async function readMeta(ctx: FsContext, slug: Slug): Promise<ConversationMeta | null> {
@@ -84,8 +97,43 @@ async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): 
   }
 }
 
-/** Writes a new session's meta. */
+/** Writes a new session's meta (its directory was just claimed: nobody else writes it yet). */
 export const writeNewMeta = replaceMeta;
+
+/** Takes the session's meta lock, or returns false when another process holds it. */
+function tryLock(ctx: FsContext, slug: Slug): boolean {
+  const path = metaLockPath(ctx.root, slug);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.closeSync(fs.openSync(path, LOCK_FLAGS, FILE_MODE));
+      return true;
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    try {
+      if (Date.now() - fs.lstatSync(path).mtimeMs <= LOCK_STALE_MS) return false;
+      unlinkQuietly(path);
+    } catch {
+      // Released meanwhile: try again.
+    }
+  }
+  return false;
+}
+
+/** Runs `write` holding the meta lock; waits up to `waitMs` for it, else resolves to false without running. */
+async function withLock(ctx: FsContext, slug: Slug, waitMs: number, write: () => Promise<void>): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  while (!tryLock(ctx, slug)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(10);
+  }
+  try {
+    await write();
+    return true;
+  } finally {
+    unlinkQuietly(metaLockPath(ctx.root, slug));
+  }
+}
 
 /** Waits for a meta write under way and drops the pending bumps: what follows supersedes them. */
 export async function settle(ctx: FsContext, slug: Slug): Promise<void> {
@@ -95,7 +143,13 @@ export async function settle(ctx: FsContext, slug: Slug): Promise<void> {
 
 export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   await settle(ctx, slug);
-  await replaceMeta(ctx, slug, meta);
+  let locked: boolean;
+  try {
+    locked = await withLock(ctx, slug, LOCK_WAIT_MS, () => replaceMeta(ctx, slug, meta));
+  } catch (err) {
+    throw ioError(err, `writing meta of ${slug}`);
+  }
+  if (!locked) throw new StepStoreError('IO_ERROR', `meta of ${slug} stayed locked by another process`);
 }
 
 export function queueBump(ctx: FsContext, slug: Slug, bump: MetaBump): void {
@@ -108,50 +162,70 @@ function armFlush(ctx: FsContext, delay: number): void {
   if (ctx.meta.timer !== null) return;
   ctx.meta.timer = setTimeout(() => {
     ctx.meta.timer = null;
-    void flushPending(ctx, true);
+    void flushPending(ctx, false);
   }, delay);
 }
 
-/** Writes one session's pending bumps on top of its meta on disk (another process may have bumped it too). */
-async function flushSession(ctx: FsContext, slug: Slug, retry: boolean): Promise<void> {
+/**
+ * Writes one session's pending bumps on top of its meta on disk, holding the
+ * lock (another process may be bumping it too). The timer does not wait for a
+ * busy lock: the bumps go back to pending for a later tick. `closing`: wait
+ * for the lock, and report a failure rather than retry it.
+ */
+async function flushSession(ctx: FsContext, slug: Slug, closing: boolean): Promise<void> {
   await ctx.meta.inflight.get(slug)?.done;
   const bump = ctx.meta.pending.get(slug);
   if (bump === undefined || ctx.meta.inflight.has(slug)) return;
   ctx.meta.pending.delete(slug);
-  let target: ConversationMeta;
-  try {
-    const disk = readDiskMeta(ctx, slug);
-    if (disk === null) return; // deleted meanwhile: nothing to count
-    target = applyBump(disk, bump);
-  } catch (err) {
-    ctx.logger.warn(`dropping meta bump of ${slug}: ${(err as Error).message}`, { session: slug });
-    return;
-  }
-  const done = replaceMeta(ctx, slug, target).catch((err: unknown) => {
-    ctx.logger.warn(`meta bump of ${slug} not written: ${(err as Error).message}`, { session: slug });
-    if (!retry) return;
+  const putBack = (delay: number) => {
     const since = ctx.meta.pending.get(slug);
     ctx.meta.pending.set(slug, since === undefined ? bump : mergeBumps(bump, since));
-    armFlush(ctx, RETRY_DELAY_MS);
-  });
-  ctx.meta.inflight.set(slug, { target, done });
-  await done;
-  ctx.meta.inflight.delete(slug);
+    armFlush(ctx, delay);
+  };
+  const entry: { bump: MetaBump; target: ConversationMeta | null; done: Promise<void> } = { bump, target: null, done: Promise.resolve() };
+  // Until the write lands, this store's readers see the meta being written (the bump applied).
+  ctx.meta.inflight.set(slug, entry);
+  const finished = () => {
+    if (ctx.meta.inflight.get(slug) === entry) ctx.meta.inflight.delete(slug);
+  };
+  const write = async () => {
+    const disk = readDiskMeta(ctx, slug);
+    if (disk === null) return; // deleted meanwhile: nothing to count
+    entry.target = applyBump(disk, bump);
+    await replaceMeta(ctx, slug, entry.target);
+  };
+  entry.done = withLock(ctx, slug, closing ? LOCK_WAIT_MS : 0, write).then(
+    (locked) => {
+      finished();
+      if (!locked && !closing) putBack(FLUSH_DELAY_MS);
+      else if (!locked) ctx.logger.warn(`meta bump of ${slug} not written: its meta stayed locked`, { session: slug });
+    },
+    (err: unknown) => {
+      finished();
+      ctx.logger.warn(`meta bump of ${slug} not written: ${(err as Error).message}`, { session: slug });
+      if (!closing && !(err instanceof StepStoreError && err.code === 'CORRUPT_META')) putBack(RETRY_DELAY_MS);
+    },
+  );
+  await entry.done;
 }
 
 /** Flushes every pending bump, a few sessions at a time. */
-export async function flushPending(ctx: FsContext, retry: boolean): Promise<void> {
+export async function flushPending(ctx: FsContext, closing: boolean): Promise<void> {
   const slugs = [...ctx.meta.pending.keys()];
   const worker = async () => {
-    for (let slug = slugs.pop(); slug !== undefined; slug = slugs.pop()) await flushSession(ctx, slug, retry);
+    for (let slug = slugs.pop(); slug !== undefined; slug = slugs.pop()) await flushSession(ctx, slug, closing);
   };
   await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_FLUSHES, slugs.length) }, worker));
 }
 
-/** Stops the timer and writes everything pending; a failure now is reported and dropped. */
+/** Stops the timer and writes everything pending, waiting for writes under way. */
 export async function closeMeta(ctx: FsContext): Promise<void> {
   if (ctx.meta.timer !== null) clearTimeout(ctx.meta.timer);
   ctx.meta.timer = null;
-  await Promise.all([...ctx.meta.inflight.values()].map((write) => write.done));
-  await flushPending(ctx, false);
+  while (ctx.meta.pending.size > 0 || ctx.meta.inflight.size > 0) {
+    await Promise.all([...ctx.meta.inflight.values()].map((write) => write.done));
+    await flushPending(ctx, true);
+  }
+  if (ctx.meta.timer !== null) clearTimeout(ctx.meta.timer);
+  ctx.meta.timer = null;
 }

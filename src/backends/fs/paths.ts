@@ -8,13 +8,16 @@ import path from 'node:path';
 import type { Slug } from '../../sessions/slug.js';
 
 export const META_FILE = 'meta';
+/** Held while one process rewrites a session's meta (read, bump, replace). */
+export const META_LOCK_FILE = '.meta.lock';
 export const STEP_PREFIX = 'step-';
 /** Temp files are hidden and never start with STEP_PREFIX, so no reader mistakes one for a step. */
 export const TEMP_PREFIX = '.tmp-';
 export const STORE_DIR = '.stepstore';
 
 const STEP_DIGITS = 6;
-const STEP_NAME = /^step-([0-9]{1,15})$/;
+/** Longer numbers are not steps: they could not be counted exactly. */
+const MAX_STEP_DIGITS = 15;
 
 export function sessionDir(root: string, slug: Slug): string {
   return path.join(root, slug);
@@ -22,6 +25,10 @@ export function sessionDir(root: string, slug: Slug): string {
 
 export function metaPath(root: string, slug: Slug): string {
   return path.join(root, slug, META_FILE);
+}
+
+export function metaLockPath(root: string, slug: Slug): string {
+  return path.join(root, slug, META_LOCK_FILE);
 }
 
 /** Canonical step name: 6 digits zero-padded, more digits (no leading zero) from 1,000,000 on. */
@@ -33,13 +40,21 @@ export function stepPath(dir: string, step: number): string {
   return path.join(dir, stepName(step));
 }
 
-/** The number in `step-<digits>`, and whether the name is the canonical one; null for anything else. */
+/**
+ * The number in `step-<digits>`, and whether the name is the canonical one;
+ * null for anything else. Hand-rolled: it runs once per entry of a listing.
+ */
 export function parseStepName(name: string): { step: number; canonical: boolean } | null {
-  if (!name.startsWith(STEP_PREFIX)) return null;
-  const match = STEP_NAME.exec(name);
-  if (match === null) return null;
-  const step = Number(match[1]);
-  return { step, canonical: step > 0 && name === stepName(step) };
+  const digits = name.length - STEP_PREFIX.length;
+  if (digits < 1 || digits > MAX_STEP_DIGITS || !name.startsWith(STEP_PREFIX)) return null;
+  let step = 0;
+  for (let i = STEP_PREFIX.length; i < name.length; i++) {
+    const code = name.charCodeAt(i) - 48;
+    if (code < 0 || code > 9) return null;
+    step = step * 10 + code;
+  }
+  const canonical = step > 0 && (digits === STEP_DIGITS ? step < 10 ** STEP_DIGITS : digits > STEP_DIGITS && name.charCodeAt(5) !== 48);
+  return { step, canonical };
 }
 
 let tempCounter = 0;

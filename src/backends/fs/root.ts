@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import fse from 'fs-extra';
 import { StepStoreError } from '../../errors.js';
 import { ioError } from './context.js';
-import { DIR_MODE } from './durable.js';
+import { DIR_MODE, errnoOf } from './durable.js';
 
 function unsafeRoot(root: string, why: string): StepStoreError {
   return new StepStoreError('UNSAFE_ROOT', `refusing sessions root ${root}: ${why}`);
@@ -16,15 +16,19 @@ function unsafeRoot(root: string, why: string): StepStoreError {
  * not a directory, writable by group or others, or owned by another user.
  */
 export async function vetRoot(root: string): Promise<void> {
-  let created = false;
+  let stat: fs.Stats;
   try {
-    created = !(await fse.pathExists(root));
-    await fse.ensureDir(root, DIR_MODE);
-    if (created) await fs.promises.chmod(root, DIR_MODE);
+    stat = await fs.promises.lstat(root);
   } catch (err) {
-    throw ioError(err, `creating sessions root ${root}`);
+    if (errnoOf(err) !== 'ENOENT') throw ioError(err, `checking sessions root ${root}`);
+    try {
+      await fse.ensureDir(root, DIR_MODE);
+      await fs.promises.chmod(root, DIR_MODE);
+      stat = await fs.promises.lstat(root);
+    } catch (cause) {
+      throw ioError(cause, `creating sessions root ${root}`);
+    }
   }
-  const stat = await fs.promises.lstat(root);
   if (stat.isSymbolicLink()) throw unsafeRoot(root, 'it is a symlink');
   if (!stat.isDirectory()) throw unsafeRoot(root, 'it is not a directory');
   if ((stat.mode & 0o022) !== 0) {
@@ -33,4 +37,3 @@ export async function vetRoot(root: string): Promise<void> {
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) throw unsafeRoot(root, `it is owned by uid ${stat.uid}, not by this process (${uid})`);
 }
-

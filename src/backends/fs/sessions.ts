@@ -41,6 +41,12 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
       seq += 1;
     }
   }
+  await finishCreate(ctx, slug, meta);
+  return slug;
+}
+
+/** Writes the meta of a directory this store just claimed; on failure takes the directory back. */
+async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
   try {
     fs.chmodSync(dir, DIR_MODE);
@@ -52,7 +58,20 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
     throw ioError(err, `creating session ${slug}`);
   }
   cacheState(ctx, slug, { nextStep: 1 });
-  return slug;
+}
+
+/** Creates exactly `slug`; an existing session is returned untouched (a directory without meta is finished). */
+export async function importSession(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null> {
+  try {
+    fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw ioError(err, `importing session ${slug}`);
+    const existing = readDiskMeta(ctx, slug);
+    if (existing !== null) return existing;
+    if (kindOf(sessionDir(ctx.root, slug)) !== 'dir') throw ioError(err, `importing session ${slug}`);
+  }
+  await finishCreate(ctx, slug, meta);
+  return null;
 }
 
 /**

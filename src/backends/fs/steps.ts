@@ -74,11 +74,15 @@ async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null
   return listing;
 }
 
-/** The session's counter: cached, or recovered by a scan after checking that the session exists. */
+/**
+ * The session's counter, cached or recovered by a scan. The session is checked
+ * on every call (a real directory with a regular `meta`: two lstats), so a
+ * directory or meta swapped for a symlink is never written through.
+ */
 async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
+  verifySession(ctx, slug);
   const cached = cachedState(ctx, slug);
   if (cached !== undefined) return cached;
-  verifySession(ctx, slug);
   const listing = await listSteps(ctx, slug);
   if (listing === null) throw notFound(slug);
   const state = cachedState(ctx, slug) ?? { nextStep: listing.highest + 1 };
@@ -189,12 +193,13 @@ async function appendMany(ctx: FsContext, dir: string, state: SessionState, step
 }
 
 export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
-  const state = await stateOf(ctx, slug);
-  if (steps.length === 0) return [];
-  const dir = sessionDir(ctx.root, slug);
+  // Counted from the call on, so that appends started together all see each other.
   ctx.activeAppends += 1;
   let numbers: number[];
   try {
+    const state = await stateOf(ctx, slug);
+    if (steps.length === 0) return [];
+    const dir = sessionDir(ctx.root, slug);
     numbers =
       steps.length === 1 && ctx.activeAppends === 1
         ? [appendOneSync(ctx, dir, state, steps[0]!)]

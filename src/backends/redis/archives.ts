@@ -1,0 +1,88 @@
+// Archives in Redis: the record lives beside its owner session (same hash
+// tag), so one script stores it and appends the marker naming it; a per-base
+// directory (`P{arc:<base>}`) claims `n` exclusively and maps each name to
+// its owner, so getArchive finds a record by name alone.
+
+import { archiveNumber, type ArchiveRecord } from '../../compact/archive.js';
+import { StepStoreError } from '../../errors.js';
+import { toSlug, type Slug } from '../../sessions/slug.js';
+import { encodeMarker } from '../../sessions/validate.js';
+import type { Reply } from './client.js';
+import { notFound, requestId, toRecord, type RedisContext } from './context.js';
+import { archiveDirectoryKey, archiveKey, sessionKeys } from './keys.js';
+import { CLAIM_ARCHIVE, CLAIM_ARCHIVE_NAME, COMPACT, IMPORT_ARCHIVE } from './scripts.js';
+
+/** `{base}-{n}` split into its base and n; null for other names (not stored by this store). */
+function splitName(name: string): { base: string; n: number } | null {
+  const dash = name.lastIndexOf('-');
+  if (dash <= 0) return null;
+  const base = name.slice(0, dash);
+  const n = archiveNumber(name, base);
+  return n === null ? null : { base, n };
+}
+
+export async function compact(ctx: RedisContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw notFound(slug);
+  const directory = archiveDirectoryKey(ctx.prefix, base);
+  const n = (await ctx.conn.script(CLAIM_ARCHIVE, [directory], [slug])) as number;
+  const name = `${base}-${n}`;
+  try {
+    await ctx.conn.script(
+      COMPACT,
+      [keys.meta, keys.steps, keys.state, keys.ids, keys.archives, archiveKey(ctx.prefix, slug, name)],
+      [requestId(), encodeMarker(name, record.archived_at).json, name, ...archiveFields(record)],
+    );
+  } catch (err) {
+    // Deleted meanwhile: give the claimed name back rather than leave it pointing nowhere.
+    if (err instanceof StepStoreError && err.code === 'SESSION_NOT_FOUND') await ctx.conn.write(directory, ['HDEL', directory, String(n)]);
+    throw err;
+  }
+  ctx.stats.stepsWritten += 1;
+  return name;
+}
+
+export async function getArchive(ctx: RedisContext, name: string): Promise<ArchiveRecord | null> {
+  const split = splitName(name);
+  if (split === null) return null;
+  const directory = archiveDirectoryKey(ctx.prefix, split.base);
+  const owner = toSlug(String((await ctx.conn.read(directory, ['HGET', directory, String(split.n)])) ?? ''));
+  if (owner === null) return null;
+  const key = archiveKey(ctx.prefix, owner, name);
+  return recordOf(await ctx.conn.read(key, ['HGETALL', key]));
+}
+
+/** owner, archived_at, content: the two texts JSON-encoded so any string survives UTF-8. */
+function archiveFields(record: ArchiveRecord): string[] {
+  return [record.owner, JSON.stringify(record.archived_at), JSON.stringify(record.content)];
+}
+
+function recordOf(reply: Reply): ArchiveRecord | null {
+  const hash = toRecord(reply);
+  if (hash.owner === undefined || hash.archived_at === undefined || hash.content === undefined) return null;
+  try {
+    const archivedAt: unknown = JSON.parse(hash.archived_at);
+    const content: unknown = JSON.parse(hash.content);
+    if (typeof archivedAt !== 'string' || typeof content !== 'string') return null;
+    return { owner: hash.owner, archived_at: archivedAt, content };
+  } catch {
+    return null;
+  }
+}
+
+export async function importArchive(ctx: RedisContext, name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
+  const split = splitName(name);
+  const owner = toSlug(record.owner);
+  if (split === null || owner === null) throw new StepStoreError('INVALID_NAME', `cannot store archive ${name} for ${record.owner}`);
+  const directory = archiveDirectoryKey(ctx.prefix, split.base);
+  const recorded = String(await ctx.conn.script(CLAIM_ARCHIVE_NAME, [directory], [split.n, owner]));
+  if (recorded === owner) {
+    const stored = await ctx.conn.script(
+      IMPORT_ARCHIVE,
+      [archiveKey(ctx.prefix, owner, name), sessionKeys(ctx.prefix, owner).archives],
+      [name, ...archiveFields({ ...record, owner })],
+    );
+    if (stored === 1) return null;
+  }
+  return (await getArchive(ctx, name)) ?? { owner: recorded, archived_at: '', content: '' };
+}

@@ -1,0 +1,144 @@
+// The connection to Redis, and the one import site of the `redis` package:
+// sending commands (to a client or a Cluster), running the scripts by SHA with
+// a fallback on NOSCRIPT, retrying requests whose reply was lost, waiting for
+// the AOF fsync when asked, and turning failures into StepStoreErrors.
+
+import { createHash } from 'node:crypto';
+import { ClientClosedError, ErrorReply, createClient } from 'redis';
+import { StepStoreError } from '../../errors.js';
+
+export type Reply = null | number | string | Reply[] | { [field: string]: Reply };
+
+/** What the backend needs of a node-redis client: a standalone client or a Cluster. */
+export interface RedisLike {
+  sendCommand(...args: never[]): Promise<unknown>;
+  readonly isReady: boolean;
+  close?(): Promise<void>;
+  quit?(): Promise<unknown>;
+}
+
+export interface ConnectionOptions {
+  /** Run writes again after a lost reply for this long (they carry ids, so none lands twice). */
+  retryForMs: number;
+  /** After every write, WAITAOF 1 <replicas> <timeout>. */
+  waitForAof: { replicas: number; timeoutMs: number } | null;
+}
+
+const isCluster = (client: RedisLike) => 'getSlotMaster' in client;
+
+/** A failure of the connection (worth a retry), as opposed to an error reply or a closed client. */
+export function connectionError(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof StepStoreError) return false;
+  if (err instanceof ErrorReply || err instanceof ClientClosedError) return false;
+  // A client from another copy of node-redis: judge by name.
+  return !['SimpleError', 'BlobError', 'ErrorReply', 'MultiErrorReply', 'ClientClosedError'].includes(err.constructor.name);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Connection {
+  readonly #client: RedisLike;
+  readonly #owned: boolean;
+  readonly #options: ConnectionOptions;
+  readonly #shas = new Map<string, string>();
+
+  constructor(client: RedisLike, owned: boolean, options: ConnectionOptions) {
+    this.#client = client;
+    this.#owned = owned;
+    this.#options = options;
+  }
+
+  static async open(url: string, options: ConnectionOptions): Promise<Connection> {
+    const client = createClient({ url, RESP: 2 });
+    client.on('error', () => {
+      // Reconnects are automatic; failed commands reject and are retried or reported.
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new StepStoreError('IO_ERROR', `cannot connect to Redis at ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    return new Connection(client as unknown as RedisLike, true, options);
+  }
+
+  /** Sends one command; `key` routes it on a Cluster. Errors are mapped, never retried. */
+  async send(key: string, args: string[], readonly = false): Promise<Reply> {
+    try {
+      const client = this.#client as unknown as {
+        sendCommand(...a: unknown[]): Promise<Reply>;
+      };
+      return isCluster(this.#client) ? await client.sendCommand(key, readonly, args) : await client.sendCommand(args);
+    } catch (err) {
+      throw toStoreError(err);
+    }
+  }
+
+  /** Reads retried while the connection is down, up to retryForMs. */
+  read(key: string, args: string[]): Promise<Reply> {
+    return this.#retrying(() => this.send(key, args, true));
+  }
+
+  /** Runs a script by SHA (loading it on NOSCRIPT); a write, retried after a lost reply. */
+  async script(source: string, keys: string[], args: (string | number)[]): Promise<Reply> {
+    const reply = await this.#retrying(() => this.#evalsha(source, keys, args.map(String)));
+    await this.#waitForAof(keys[0]!);
+    return reply;
+  }
+
+  /** A plain write command (idempotent ones only), retried after a lost reply. */
+  async write(key: string, args: string[]): Promise<Reply> {
+    const reply = await this.#retrying(() => this.send(key, args));
+    await this.#waitForAof(key);
+    return reply;
+  }
+
+  async #evalsha(source: string, keys: string[], args: string[]): Promise<Reply> {
+    let sha = this.#shas.get(source);
+    if (sha === undefined) {
+      sha = createHash('sha1').update(source).digest('hex');
+      this.#shas.set(source, sha);
+    }
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.send(keys[0]!, ['EVALSHA', sha, ...tail]);
+    } catch (err) {
+      if (!(err instanceof StepStoreError) || !/NOSCRIPT/.test(String((err.cause as Error)?.message))) throw err;
+      return this.send(keys[0]!, ['EVAL', source, ...tail]);
+    }
+  }
+
+  async #waitForAof(key: string): Promise<void> {
+    const wait = this.#options.waitForAof;
+    if (wait === null) return;
+    const [local] = (await this.send(key, ['WAITAOF', '1', String(wait.replicas), String(wait.timeoutMs)])) as number[];
+    if (local !== 1) throw new StepStoreError('IO_ERROR', 'WAITAOF: the write was not fsynced to the AOF in time');
+  }
+
+  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.#options.retryForMs;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const cause = err instanceof StepStoreError ? err.cause : err;
+        if (err instanceof StepStoreError && err.code !== 'IO_ERROR') throw err;
+        if (!connectionError(cause) || Date.now() + delay > deadline) throw err;
+        await sleep(delay);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owned) return;
+    const client = this.#client;
+    await (client.close?.() ?? client.quit?.());
+  }
+}
+
+/** Redis error replies and connection failures as IO_ERROR, except the scripts' own NOTFOUND. */
+export function toStoreError(err: unknown): StepStoreError {
+  if (err instanceof StepStoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.includes('STEPSTORE_NOTFOUND')) return new StepStoreError('SESSION_NOT_FOUND', 'no such session');
+  return new StepStoreError('IO_ERROR', `Redis: ${message}`, { cause: err });
+}

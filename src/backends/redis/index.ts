@@ -1,0 +1,82 @@
+// The Redis backend: opening the connection, then pure delegation to the
+// domain modules beside this file.
+
+import type { Backend, RawStep, StoredSession } from '../../backend.js';
+import type { ArchiveRecord } from '../../compact/archive.js';
+import type { MetaBump } from '../../meta/bump.js';
+import type { SessionPrefix, Slug } from '../../sessions/slug.js';
+import type { EncodedStep } from '../../sessions/validate.js';
+import type { ConversationMeta, StoreStats } from '../../types.js';
+import * as archives from './archives.js';
+import type { RedisContext } from './context.js';
+import * as meta from './meta.js';
+import * as sessions from './sessions.js';
+import * as steps from './steps.js';
+
+export class RedisBackend implements Backend {
+  readonly #ctx: RedisContext;
+
+  constructor(ctx: RedisContext) {
+    this.#ctx = ctx;
+  }
+
+  createSession(prefix: SessionPrefix, initial: ConversationMeta): Promise<Slug> {
+    return sessions.createSession(this.#ctx, prefix, initial);
+  }
+
+  sessionsBySeq(prefix: SessionPrefix): AsyncIterable<StoredSession> {
+    return sessions.sessionsBySeq(this.#ctx, prefix);
+  }
+
+  listSessions(namePrefix: string): AsyncIterable<StoredSession[]> {
+    return sessions.listSessions(this.#ctx, namePrefix);
+  }
+
+  readMeta(slug: Slug): Promise<ConversationMeta | null> {
+    return meta.readMeta(this.#ctx, slug);
+  }
+
+  writeMeta(slug: Slug, next: ConversationMeta): Promise<void> {
+    return meta.writeMeta(this.#ctx, slug, next);
+  }
+
+  appendSteps(slug: Slug, encoded: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
+    return steps.appendSteps(this.#ctx, slug, encoded, bump);
+  }
+
+  stepsNewestFirst(slug: Slug): AsyncIterable<RawStep[]> {
+    return steps.stepsNewestFirst(this.#ctx, slug);
+  }
+
+  stepsAfter(slug: Slug, after: number): AsyncIterable<RawStep[]> {
+    return steps.stepsAfter(this.#ctx, slug, after);
+  }
+
+  compact(slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
+    return archives.compact(this.#ctx, slug, base, record);
+  }
+
+  getArchive(name: string): Promise<ArchiveRecord | null> {
+    return archives.getArchive(this.#ctx, name);
+  }
+
+  importSession(slug: Slug, initial: ConversationMeta): Promise<ConversationMeta | null> {
+    return sessions.importSession(this.#ctx, slug, initial);
+  }
+
+  importArchive(name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
+    return archives.importArchive(this.#ctx, name, record);
+  }
+
+  deleteSession(slug: Slug, archiveBase: string): Promise<boolean> {
+    return sessions.deleteSession(this.#ctx, slug, archiveBase);
+  }
+
+  stats(): StoreStats {
+    return { ...this.#ctx.stats };
+  }
+
+  close(): Promise<void> {
+    return this.#ctx.conn.close();
+  }
+}

@@ -1,0 +1,22 @@
+// Session metas in Redis: one hash per session, read and replaced whole.
+// Bumps from appendMessages happen inside the append script, so there is
+// nothing pending here; the list index is moved with every meta write.
+
+import type { Slug } from '../../sessions/slug.js';
+import type { ConversationMeta } from '../../types.js';
+import { metaFields, metaFromHash, updatedMs, type RedisContext } from './context.js';
+import { indexKey, sessionKeys } from './keys.js';
+import { WRITE_META } from './scripts.js';
+
+export async function readMeta(ctx: RedisContext, slug: Slug): Promise<ConversationMeta | null> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  return metaFromHash(await ctx.conn.read(keys.meta, ['HGETALL', keys.meta]));
+}
+
+export async function writeMeta(ctx: RedisContext, slug: Slug, meta: ConversationMeta): Promise<void> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const ms = updatedMs(meta);
+  await ctx.conn.script(WRITE_META, [keys.meta, keys.state], [ms, ...metaFields(meta)]);
+  ctx.stats.metaWrites += 1;
+  await ctx.conn.write(indexKey(ctx.prefix), ['ZADD', indexKey(ctx.prefix), 'XX', String(ms), slug]);
+}

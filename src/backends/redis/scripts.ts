@@ -1,0 +1,161 @@
+// The Lua scripts that make each write one atomic step on the server. Each
+// touches the keys of one (agent, sender) pair only (one Cluster slot); keys
+// derived inside a script share the pair's hash tag. Scripts that write take a
+// request id and answer a retry of the same request without writing again.
+// Replies: a number or array on success; an error starting STEPSTORE_NOTFOUND
+// when the session does not exist.
+
+/** How many recent request ids a session or pair remembers for retries. */
+export const REMEMBERED_IDS = 1024;
+
+const REMEMBER = `
+local function remember(key, score, id)
+  redis.call('ZADD', key, score, id)
+  if redis.call('ZCARD', key) > ${REMEMBERED_IDS + 64} then
+    redis.call('ZREMRANGEBYRANK', key, 0, -${REMEMBERED_IDS + 1})
+  end
+end
+`;
+
+/**
+ * KEYS: pair seq, pair sessions, pair creates.
+ * ARGV: session key base (P{pair}:s:), request id, updated_ms, meta field/value pairs...
+ * Returns the new seq.
+ */
+export const CREATE = `${REMEMBER}
+local done = redis.call('ZSCORE', KEYS[3], ARGV[2])
+if done then return tonumber(done) end
+local seq = redis.call('INCR', KEYS[1])
+-- A seq is never reused; should the counter ever lag an imported session, skip past it.
+while redis.call('EXISTS', ARGV[1] .. seq .. ':meta') == 1 do seq = redis.call('INCR', KEYS[1]) end
+local base = ARGV[1] .. seq .. ':'
+redis.call('HSET', base .. 'meta', unpack(ARGV, 4))
+redis.call('HSET', base .. 'state', 'boundary', 0, 'updated_ms', ARGV[3])
+redis.call('ZADD', KEYS[2], seq, seq)
+remember(KEYS[3], seq, ARGV[2])
+return seq
+`;
+
+/**
+ * KEYS: meta, steps, state, ids.
+ * ARGV: request id, kinds (one char per step: b = boundary, m = message, e = other),
+ *       messages to count, updated_at, updated_ms, step JSON...
+ * Returns the first step number written.
+ */
+export const APPEND = `${REMEMBER}
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
+local done = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if done then return tonumber(done) end
+local kinds = ARGV[2]
+local n = string.len(kinds)
+local last = redis.call('RPUSH', KEYS[2], unpack(ARGV, 6, 5 + n))
+local first = last - n + 1
+for i = n, 1, -1 do
+  if string.sub(kinds, i, i) == 'b' then
+    redis.call('HSET', KEYS[3], 'boundary', first + i - 1)
+    break
+  end
+end
+local messages = tonumber(ARGV[3])
+if messages > 0 then
+  redis.call('HINCRBY', KEYS[1], 'message_count', messages)
+  local ms = tonumber(ARGV[5])
+  local previous = tonumber(redis.call('HGET', KEYS[3], 'updated_ms') or '0')
+  if ms > previous then
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
+    redis.call('HSET', KEYS[3], 'updated_ms', ARGV[5])
+  end
+end
+remember(KEYS[4], first, ARGV[1])
+return first
+`;
+
+/** KEYS: archive directory of the base. ARGV: owner handle. Claims the next n for the base. */
+export const CLAIM_ARCHIVE = `
+local n = redis.call('HINCRBY', KEYS[1], 'next', 1)
+redis.call('HSET', KEYS[1], n, ARGV[1])
+return n
+`;
+
+/**
+ * KEYS: meta, steps, state, ids, session archives set, archive.
+ * ARGV: request id, marker JSON, archive name, owner, archived_at, content.
+ * Stores the archive and appends the marker naming it, together; returns the marker's step.
+ */
+export const COMPACT = `${REMEMBER}
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
+local done = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if done then return tonumber(done) end
+redis.call('HSET', KEYS[6], 'owner', ARGV[4], 'archived_at', ARGV[5], 'content', ARGV[6])
+redis.call('SADD', KEYS[5], ARGV[3])
+local step = redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], 'boundary', step)
+remember(KEYS[4], step, ARGV[1])
+return step
+`;
+
+/**
+ * KEYS: meta, steps, state, ids, session archives set, pair sessions, pair deletes.
+ * ARGV: request id, seq, archive key base (P{pair}:a:).
+ * Returns the names of the archives removed with the session, or nil when there was no session.
+ */
+export const DELETE = `${REMEMBER}
+if redis.call('ZSCORE', KEYS[7], ARGV[1]) then return {} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local names = redis.call('SMEMBERS', KEYS[5])
+for _, name in ipairs(names) do redis.call('DEL', ARGV[3] .. name) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[2])
+remember(KEYS[7], tonumber(ARGV[2]), ARGV[1])
+return names
+`;
+
+/**
+ * KEYS: meta, state. ARGV: updated_ms, meta field/value pairs...
+ * Replaces the meta of an existing session.
+ */
+export const WRITE_META = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[2], 'updated_ms', ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: pair seq, pair sessions, meta, state. ARGV: seq, updated_ms, meta field/value pairs...
+ * Creates the session under exactly this seq; when it exists, returns its meta hash and writes nothing.
+ */
+export const IMPORT_SESSION = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return redis.call('HGETALL', KEYS[3]) end
+redis.call('HSET', KEYS[3], unpack(ARGV, 3))
+redis.call('HSET', KEYS[4], 'boundary', 0, 'updated_ms', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return false
+`;
+
+/**
+ * KEYS: archive directory. ARGV: n, owner.
+ * Records the owner of `{base}-{n}` unless taken; returns the recorded owner.
+ */
+export const CLAIM_ARCHIVE_NAME = `
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner then return owner end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if tonumber(redis.call('HGET', KEYS[1], 'next') or '0') < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'next', ARGV[1])
+end
+return ARGV[2]
+`;
+
+/**
+ * KEYS: archive, owner's archives set. ARGV: name, owner, archived_at, content.
+ * Stores an imported archive unless present; returns 1 when stored.
+ */
+export const IMPORT_ARCHIVE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'archived_at', ARGV[3], 'content', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+`;

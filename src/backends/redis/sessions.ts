@@ -1,0 +1,109 @@
+// Sessions in Redis: creation by one script per pair (seq claim and meta
+// together), lookups through the pair's seq index, listing through the global
+// index, deletion of a session with its own archives in one script.
+
+import type { StoredSession } from '../../backend.js';
+import { archiveNumber } from '../../compact/archive.js';
+import { slugOf, toSlug, type SessionPrefix, type Slug } from '../../sessions/slug.js';
+import type { ConversationMeta } from '../../types.js';
+import type { Reply } from './client.js';
+import { metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
+import { archiveDirectoryKey, indexKey, pairKeys, pairKeysOf, seqOf, sessionKeys } from './keys.js';
+import { CREATE, DELETE, IMPORT_SESSION } from './scripts.js';
+
+/** Metas fetched at once while listing. */
+const LIST_PAGE = 256;
+
+async function addToIndex(ctx: RedisContext, slug: Slug, meta: ConversationMeta): Promise<void> {
+  await ctx.conn.write(indexKey(ctx.prefix), ['ZADD', indexKey(ctx.prefix), String(updatedMs(meta)), slug]);
+}
+
+export async function createSession(ctx: RedisContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
+  const pair = pairKeys(ctx.prefix, prefix);
+  const seq = (await ctx.conn.script(
+    CREATE,
+    [pair.seq, pair.sessions, pair.creates],
+    [pair.sessionBase, requestId(), updatedMs(meta), ...metaFields(meta)],
+  )) as number;
+  const slug = slugOf(prefix, seq);
+  ctx.stats.metaWrites += 1;
+  await addToIndex(ctx, slug, meta);
+  return slug;
+}
+
+/** Metas of `slugs`, fetched together; sessions whose meta is gone or corrupt are skipped. */
+async function metasOf(ctx: RedisContext, slugs: Slug[]): Promise<StoredSession[]> {
+  const replies = await Promise.all(
+    slugs.map((slug) => {
+      const { meta } = sessionKeys(ctx.prefix, slug);
+      return ctx.conn.read(meta, ['HGETALL', meta]);
+    }),
+  );
+  const found: StoredSession[] = [];
+  replies.forEach((reply, i) => {
+    const slug = slugs[i]!;
+    try {
+      const meta = metaFromHash(reply);
+      if (meta !== null) found.push({ slug, meta });
+    } catch (err) {
+      ctx.logger.warn(`skipping session ${slug}: ${(err as Error).message}`, { session: slug });
+    }
+  });
+  return found;
+}
+
+export async function* sessionsBySeq(ctx: RedisContext, prefix: SessionPrefix): AsyncGenerator<StoredSession> {
+  const pair = pairKeys(ctx.prefix, prefix);
+  const seqs = (await ctx.conn.read(pair.sessions, ['ZREVRANGE', pair.sessions, '0', '-1'])) as Reply[];
+  for (let i = 0; i < seqs.length; i += 8) {
+    yield* await metasOf(ctx, seqs.slice(i, i + 8).map((seq) => slugOf(prefix, Number(seq))));
+  }
+}
+
+/** A full `{agent}_{sender}_` prefix is served by that pair's index, anything else by the global one. */
+export async function* listSessions(ctx: RedisContext, namePrefix: string): AsyncGenerator<StoredSession[]> {
+  let slugs: Slug[];
+  if (/^[^_]+_[^_]+_$/.test(namePrefix)) {
+    const pair = pairKeys(ctx.prefix, namePrefix);
+    const seqs = (await ctx.conn.read(pair.sessions, ['ZREVRANGE', pair.sessions, '0', '-1'])) as Reply[];
+    slugs = seqs.map((seq) => slugOf(namePrefix as SessionPrefix, Number(seq)));
+  } else {
+    const members = (await ctx.conn.read(indexKey(ctx.prefix), ['ZREVRANGE', indexKey(ctx.prefix), '0', '-1'])) as Reply[];
+    slugs = [];
+    for (const member of members) {
+      const slug = toSlug(String(member));
+      if (slug !== null && slug.startsWith(namePrefix)) slugs.push(slug);
+    }
+  }
+  for (let i = 0; i < slugs.length; i += LIST_PAGE) yield await metasOf(ctx, slugs.slice(i, i + LIST_PAGE));
+}
+
+export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: string): Promise<boolean> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const pair = pairKeysOf(ctx.prefix, slug);
+  const removed = (await ctx.conn.script(
+    DELETE,
+    [keys.meta, keys.steps, keys.state, keys.ids, keys.archives, pair.sessions, pair.deletes],
+    [requestId(), seqOf(slug), pair.archiveBase],
+  )) as Reply[] | null;
+  if (removed === null) return false;
+  const directory = archiveDirectoryKey(ctx.prefix, archiveBase);
+  const numbers = removed.map((name) => archiveNumber(String(name), archiveBase)).filter((n) => n !== null);
+  if (numbers.length > 0) await ctx.conn.write(directory, ['HDEL', directory, ...numbers.map(String)]);
+  await ctx.conn.write(indexKey(ctx.prefix), ['ZREM', indexKey(ctx.prefix), slug]);
+  return true;
+}
+
+export async function importSession(ctx: RedisContext, slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const pair = pairKeysOf(ctx.prefix, slug);
+  const existing = await ctx.conn.script(
+    IMPORT_SESSION,
+    [pair.seq, pair.sessions, keys.meta, keys.state],
+    [seqOf(slug), updatedMs(meta), ...metaFields(meta)],
+  );
+  if (existing !== null) return metaFromHash(existing);
+  ctx.stats.metaWrites += 1;
+  await addToIndex(ctx, slug, meta);
+  return null;
+}

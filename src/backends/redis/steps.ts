@@ -1,0 +1,77 @@
+// Steps in Redis: one list per session (step n at index n-1), appended by one
+// script that also moves the boundary pointer and bumps meta. Loads start at
+// the boundary pointer, so they read only the live tail; reads go in chunks.
+
+import type { RawStep } from '../../backend.js';
+import type { MetaBump } from '../../meta/bump.js';
+import { timeOf } from '../../meta/time.js';
+import type { Slug } from '../../sessions/slug.js';
+import type { EncodedStep } from '../../sessions/validate.js';
+import type { Reply } from './client.js';
+import { notFound, requestId, type RedisContext } from './context.js';
+import { indexKey, sessionKeys } from './keys.js';
+import { APPEND } from './scripts.js';
+
+/** Steps per append script (Lua's unpack has a limit); a bigger batch becomes several scripts. */
+const APPEND_CHUNK = 1000;
+const READ_CHUNK = 512;
+
+const KIND_CHARS: Record<EncodedStep['kind'], string> = { compact: 'b', 'legacy-compact': 'b', entry: 'm', event: 'e' };
+
+export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  if (steps.length === 0) {
+    if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw notFound(slug);
+    return [];
+  }
+  const at = JSON.stringify(bump?.at ?? '');
+  const ms = bump === null ? 0 : timeOf(bump.at);
+  const numbers: number[] = [];
+  for (let start = 0; start < steps.length; start += APPEND_CHUNK) {
+    const chunk = steps.slice(start, start + APPEND_CHUNK);
+    const kinds = chunk.map((step) => KIND_CHARS[step.kind]).join('');
+    const messages = bump === null ? 0 : chunk.filter((step) => step.kind === 'entry').length;
+    const first = (await ctx.conn.script(
+      APPEND,
+      [keys.meta, keys.steps, keys.state, keys.ids],
+      [requestId(), kinds, messages, at, ms, ...chunk.map((step) => step.json)],
+    )) as number;
+    for (let i = 0; i < chunk.length; i++) numbers.push(first + i);
+  }
+  ctx.stats.stepsWritten += numbers.length;
+  if (bump !== null) await ctx.conn.write(indexKey(ctx.prefix), ['ZADD', indexKey(ctx.prefix), 'XX', 'GT', String(ms), slug]);
+  return numbers;
+}
+
+/** The boundary pointer and the length of the steps list. */
+async function extent(ctx: RedisContext, slug: Slug): Promise<{ boundary: number; length: number }> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const [boundary, length] = await Promise.all([
+    ctx.conn.read(keys.state, ['HGET', keys.state, 'boundary']),
+    ctx.conn.read(keys.steps, ['LLEN', keys.steps]),
+  ]);
+  return { boundary: Number(boundary ?? 0), length: Number(length) };
+}
+
+async function readRange(ctx: RedisContext, slug: Slug, from: number, to: number): Promise<RawStep[]> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const texts = (await ctx.conn.read(keys.steps, ['LRANGE', keys.steps, String(from - 1), String(to - 1)])) as Reply[];
+  ctx.stats.stepsRead += texts.length;
+  return texts.map((text, i) => ({ step: from + i, text: String(text) }));
+}
+
+/** From the newest step back to the last boundary (the pointer), newest first. */
+export async function* stepsNewestFirst(ctx: RedisContext, slug: Slug): AsyncGenerator<RawStep[]> {
+  const { boundary, length } = await extent(ctx, slug);
+  const oldest = Math.max(boundary, 1);
+  for (let to = length; to >= oldest; to -= READ_CHUNK) {
+    yield (await readRange(ctx, slug, Math.max(oldest, to - READ_CHUNK + 1), to)).reverse();
+  }
+}
+
+export async function* stepsAfter(ctx: RedisContext, slug: Slug, after: number): AsyncGenerator<RawStep[]> {
+  const { length } = await extent(ctx, slug);
+  for (let from = after + 1; from <= length; from += READ_CHUNK) {
+    yield await readRange(ctx, slug, from, Math.min(length, from + READ_CHUNK - 1));
+  }
+}
