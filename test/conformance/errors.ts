@@ -1,0 +1,294 @@
+// Behaviour 11 of the core issue: every bad input is refused with a stable
+// code (asserted, never the message), and a batch is validated whole before
+// its first step is written.
+
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, StepStoreError, isStepStoreError, type Store } from 'stepstore';
+import type { Harness } from './harness.js';
+import { expectCode, useFixture, userMessage, userMessages } from './fixture.js';
+
+/** Strings that are not `{slug}_{slug}_{seq}`; several would reach outside the root if joined as a path. */
+export const BAD_HANDLES: readonly unknown[] = [
+  '',
+  '/',
+  '\\',
+  '.',
+  '..',
+  '../crab_u_1',
+  'crab_u_1/..',
+  'crab_u_1/../../etc',
+  '/etc/passwd',
+  '/tmp/crab_u_1',
+  'C:\\crab_u_1',
+  'crab\\u_1',
+  'crab/u_1',
+  'crab_u_1\u0000',
+  '\u0000',
+  '.stepstore',
+  'crab_u',
+  'crab_u_',
+  'crab__1',
+  '_u_1',
+  'crab_u_0',
+  'crab_u_01',
+  'crab_u_-1',
+  'crab_u_1x',
+  'crab_u_1.5',
+  'crab_u_1_2',
+  'Crab_u_1',
+  'crab_U_1',
+  'crab_u_1 ',
+  ' crab_u_1',
+  'crab-_u_1',
+  'crab_u_１',
+  `${'a'.repeat(252)}_u_1`,
+  `${'é'.repeat(126)}_u_1`,
+  42,
+  null,
+  undefined,
+  {},
+];
+
+class Message {
+  role = 'user';
+  content = 'a class instance';
+}
+
+function cyclic(): Record<string, unknown> {
+  const message: Record<string, unknown> = { role: 'user' };
+  message.self = message;
+  return { message };
+}
+
+function sparse(): unknown[] {
+  const list = [1, 2, 3];
+  delete list[1];
+  return list;
+}
+
+const ok = { role: 'user', content: 'ok' };
+
+/** Entries appendMessages must refuse with INVALID_ENTRY. */
+export const BAD_ENTRIES: [string, unknown][] = [
+  ['null', null],
+  ['a string', 'hello'],
+  ['a number', 42],
+  ['an array', [ok]],
+  ['an entry without message', { role: 'user', content: 'x' }],
+  ['a string message', { message: 'hi' }],
+  ['a null message', { message: null }],
+  ['an array message', { message: [ok] }],
+  ['a class-instance message', { message: new Message() }],
+  ['a Map message', { message: new Map([['role', 'user']]) }],
+  ['a numeric agent', { agent: 5, message: ok }],
+  ['a null agent', { agent: null, message: ok }],
+  ['a BigInt', { message: { ...ok, n: 10n } }],
+  ['a cycle', cyclic()],
+  ['a function', { message: { ...ok, f: () => 1 } }],
+  ['a top-level function', { message: ok, callback() {} }],
+  ['a toJSON method', { message: { ...ok, toJSON: () => 'x' } }],
+  ['a Date', { message: { ...ok, at: new Date(0) } }],
+  ['a Map', { message: { ...ok, m: new Map() } }],
+  ['a Set', { message: { ...ok, s: new Set([1]) } }],
+  ['a class instance', { message: { ...ok, c: new Message() } }],
+  ['a RegExp', { message: { ...ok, r: /x/ } }],
+  ['an Error', { message: { ...ok, e: new Error('x') } }],
+  ['a Uint8Array', { message: { ...ok, b: new Uint8Array([1]) } }],
+  ['a boxed string', { message: { ...ok, s: new String('x') } }],
+  ['an object with a prototype', { message: { ...ok, o: Object.create({ inherited: 1 }) } }],
+  ['a symbol', { message: { ...ok, s: Symbol('x') } }],
+  ['NaN', { message: { ...ok, n: Number.NaN } }],
+  ['Infinity', { message: { ...ok, n: Number.POSITIVE_INFINITY } }],
+  ['-Infinity', { message: { ...ok, n: Number.NEGATIVE_INFINITY } }],
+  ['undefined in an array', { message: { ...ok, list: [1, undefined] } }],
+  ['a hole in an array', { message: { ...ok, list: sparse() } }],
+  ['a string compact (would read back as a legacy marker)', { message: ok, compact: 'x' }],
+  ['an empty string compact', { message: ok, compact: '' }],
+  ['string archive_name and archived_at (would read back as a marker)', { message: ok, archive_name: 'a', archived_at: 'b' }],
+  ['a string event (would read back as an event)', { message: ok, event: 'done' }],
+];
+
+/** Events appendEvents must refuse with INVALID_ENTRY. */
+export const BAD_EVENTS: [string, unknown][] = [
+  ['null', null],
+  ['a string', 'done'],
+  ['an array', [{ event: 'x' }]],
+  ['an event without event', { ts: 'x' }],
+  ['a numeric event', { event: 5 }],
+  ['a null event', { event: null }],
+  ['a class instance', new (class Ev { event = 'x'; })()],
+  ['a BigInt', { event: 'x', n: 1n }],
+  ['a cycle', (() => { const e: Record<string, unknown> = { event: 'x' }; e.self = [e]; return e; })()],
+  ['a function', { event: 'x', f() {} }],
+  ['a Date', { event: 'x', ts: new Date() }],
+  ['NaN', { event: 'x', n: Number.NaN }],
+  ['a string compact (would read back as a legacy marker)', { event: 'x', compact: 'summary' }],
+  ['string archive_name and archived_at (would read back as a marker)', { event: 'x', archive_name: 'a', archived_at: 'b' }],
+];
+
+type Call = (store: Store, handle: string) => Promise<unknown>;
+
+const HANDLE_CALLS: [string, Call][] = [
+  ['loadSession', (s, h) => s.loadSession(h)],
+  ['readSteps', (s, h) => s.readSteps(h)],
+  ['appendMessages', (s, h) => s.appendMessages(h, [userMessage('m')])],
+  ['appendEvents', (s, h) => s.appendEvents(h, [{ event: 'e' }])],
+  ['appendCompact', (s, h) => s.appendCompact(h, 'crab-u-1-1')],
+  ['compact', (s, h) => s.compact(h, 'summary')],
+  ['updateMeta', (s, h) => s.updateMeta(h, { agent: 'crab', created_by: 'u', created_at: '', title: '', updated_at: '', message_count: 0 })],
+  ['deleteSession', (s, h) => s.deleteSession(h)],
+];
+
+export function errorTests(harness: Harness): void {
+  describe('errors', () => {
+    const t = useFixture(harness);
+
+    it('every code is a distinct, documented string and errors are StepStoreErrors', () => {
+      expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
+      for (const code of [
+        'INVALID_NAME',
+        'INVALID_HANDLE',
+        'INVALID_ENTRY',
+        'INVALID_OPTION',
+        'STEP_TOO_LARGE',
+        'SESSION_NOT_FOUND',
+        'CORRUPT_META',
+        'UNSAFE_ROOT',
+        'STORE_CLOSED',
+        'IO_ERROR',
+      ]) {
+        expect(ERROR_CODES).toContain(code);
+      }
+      const err = new StepStoreError('IO_ERROR', 'x', { cause: 'why' });
+      expect(err).toBeInstanceOf(Error);
+      expect(isStepStoreError(err)).toBe(true);
+      expect(isStepStoreError(err, 'IO_ERROR')).toBe(true);
+      expect(isStepStoreError(err, 'INVALID_NAME')).toBe(false);
+      expect(isStepStoreError(new Error('x'))).toBe(false);
+    });
+
+    it.each(BAD_HANDLES.map((h) => [h]))('refuses the handle %j with INVALID_HANDLE everywhere', async (handle) => {
+      const store = await t.open();
+      await store.createSession('crab', 'u');
+      for (const [, call] of HANDLE_CALLS) await expectCode(call(store, handle as string), 'INVALID_HANDLE');
+      expect((await store.listSessions()).map((s) => s.handle)).toEqual(['crab_u_1']);
+      expect(await store.readSteps('crab_u_1')).toEqual([]);
+    });
+
+    it.each(BAD_ENTRIES)('appendMessages refuses %s with INVALID_ENTRY', async (_, entry) => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await expectCode(store.appendMessages(handle, [entry as never]), 'INVALID_ENTRY');
+      expect(await store.readSteps(handle)).toEqual([]);
+    });
+
+    it.each(BAD_EVENTS)('appendEvents refuses %s with INVALID_ENTRY', async (_, event) => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await expectCode(store.appendEvents(handle, [event as never]), 'INVALID_ENTRY');
+      expect(await store.readSteps(handle)).toEqual([]);
+    });
+
+    it.each([[null], [undefined], ['items'], [{ 0: userMessage('x'), length: 1 }]])(
+      'refuses %j instead of an array with INVALID_ENTRY',
+      async (items) => {
+        const store = await t.open();
+        const handle = await store.createSession('crab', 'u');
+        await expectCode(store.appendMessages(handle, items as never), 'INVALID_ENTRY');
+        await expectCode(store.appendEvents(handle, items as never), 'INVALID_ENTRY');
+        expect(await store.readSteps(handle)).toEqual([]);
+      },
+    );
+
+    it('validates the whole batch first: one bad item at the end means nothing of the call is written', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, [userMessage('kept')]);
+      const written = store.stats().stepsWritten;
+      // The sparse-array case has its own test above; here only the all-or-nothing rule is under test.
+      for (const [, bad] of BAD_ENTRIES.filter(([what]) => what !== 'a hole in an array')) {
+        await expectCode(store.appendMessages(handle, [...userMessages('lost', 5), bad as never]), 'INVALID_ENTRY');
+      }
+      for (const [, bad] of BAD_EVENTS) {
+        await expectCode(store.appendEvents(handle, [{ event: 'lost' }, { event: 'lost' }, bad as never]), 'INVALID_ENTRY');
+      }
+      expect(store.stats().stepsWritten).toBe(written);
+      expect((await store.readSteps(handle)).map((s) => s.line)).toEqual([userMessage('kept')]);
+      expect((await store.loadSession(handle))!.meta.message_count).toBe(1);
+      expect(await store.appendMessages(handle, [userMessage('next')])).toEqual([2]);
+    });
+
+    it('accepts a step of exactly maxStepBytes of JSON and refuses one byte more with STEP_TOO_LARGE', async () => {
+      const store = await t.open({ maxStepBytes: 200 });
+      const handle = await store.createSession('crab', 'u');
+      const sized = (bytes: number, filler = 'x') => {
+        const base = JSON.stringify(userMessage('')).length;
+        const fill = filler === 'x' ? 'x'.repeat(bytes - base) : `${filler.repeat((bytes - base) >> 1)}`;
+        const entry = userMessage(fill);
+        expect(Buffer.byteLength(JSON.stringify(entry))).toBe(bytes);
+        return entry;
+      };
+      expect(await store.appendMessages(handle, [sized(200)])).toEqual([1]);
+      await expectCode(store.appendMessages(handle, [sized(201)]), 'STEP_TOO_LARGE');
+      // Bytes, not characters: 2-byte é, under 200 characters but over 200 bytes.
+      await expectCode(store.appendMessages(handle, [sized(202, 'é')]), 'STEP_TOO_LARGE');
+      expect(await store.appendMessages(handle, [sized(200, 'é')])).toEqual([2]);
+      const event = { event: 'e', data: 'x'.repeat(200) };
+      await expectCode(store.appendEvents(handle, [event]), 'STEP_TOO_LARGE');
+      const written = store.stats().stepsWritten;
+      await expectCode(store.appendMessages(handle, [userMessage('small'), sized(201)]), 'STEP_TOO_LARGE');
+      expect(store.stats().stepsWritten).toBe(written);
+      expect((await store.readSteps(handle)).map((s) => s.step)).toEqual([1, 2]);
+    });
+
+    it('the default maxStepBytes is 4 MiB', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      const overhead = JSON.stringify(userMessage('')).length;
+      const exact = userMessage('x'.repeat(4 * 1024 * 1024 - overhead));
+      const over = userMessage('x'.repeat(4 * 1024 * 1024 - overhead + 1));
+      await expectCode(store.appendMessages(handle, [over]), 'STEP_TOO_LARGE');
+      expect(await store.appendMessages(handle, [exact])).toEqual([1]);
+      const [step] = await store.readSteps(handle);
+      expect(step!.line).toEqual(exact);
+    });
+
+    it.each([[0], [-1], [1.5], [Number.NaN], [Number.POSITIVE_INFINITY], ['100'], [null]])(
+      'refuses maxStepBytes %j with INVALID_OPTION',
+      async (maxStepBytes) => {
+        await expectCode(t.open({ maxStepBytes: maxStepBytes as number }), 'INVALID_OPTION');
+      },
+    );
+
+    it.each([[null], [{}], [{ warn: 'loud' }], ['console']])('refuses the logger %j with INVALID_OPTION', async (logger) => {
+      await expectCode(t.open({ logger: logger as never }), 'INVALID_OPTION');
+    });
+
+    it('a closed store refuses every operation with STORE_CLOSED', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, [userMessage('m')]);
+      const name = await store.compact(handle, 'summary');
+      await store.close();
+      await store.close();
+      const calls: (() => Promise<unknown>)[] = [
+        () => store.createSession('crab', 'u'),
+        () => store.findLatestSession('crab', 'u'),
+        () => store.loadSession(handle),
+        () => store.readSteps(handle),
+        () => store.listSessions(),
+        () => store.appendMessages(handle, [userMessage('m')]),
+        () => store.appendEvents(handle, [{ event: 'e' }]),
+        () => store.appendCompact(handle, name),
+        () => store.compact(handle, 'summary'),
+        () => store.getArchive(name),
+        () => store.updateMeta(handle, { agent: 'crab', created_by: 'u', created_at: '', title: '', updated_at: '', message_count: 0 }),
+        () => store.deleteSession(handle),
+      ];
+      for (const call of calls) await expectCode(call, 'STORE_CLOSED');
+      const other = await t.open();
+      expect((await other.readSteps(handle)).length).toBe(2);
+      expect(await other.getArchive(name)).toBe('summary');
+    });
+  });
+}

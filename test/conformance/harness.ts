@@ -1,0 +1,26 @@
+// What a backend's test file gives the shared conformance suite: a factory of
+// fresh, isolated storage (a temp dir, a Redis key prefix) per test.
+
+import type { Store } from 'stepstore';
+
+export interface StoreOverrides {
+  maxStepBytes?: number;
+  logger?: { warn(message: string, detail?: Record<string, unknown>): void };
+}
+
+/** How a child process opens the same storage; read by test/helpers/worker.mjs. */
+export type WorkerStoreSpec =
+  | { kind: 'fs'; dir: string; durability: string }
+  | { kind: 'redis'; url: string; prefix: string };
+
+export interface Fixture {
+  /** Opens a store on this fixture's storage; call again to simulate a restart. */
+  open(overrides?: StoreOverrides): Promise<Store>;
+  workerSpec(): WorkerStoreSpec;
+  /** Closes every store it opened and removes the storage. */
+  dispose(): Promise<void>;
+}
+
+export interface Harness {
+  fixture(): Promise<Fixture>;
+}

@@ -1,0 +1,65 @@
+// Spawning test/helpers/worker.mjs: run to completion, or run and kill.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { WorkerStoreSpec } from '../conformance/harness.js';
+
+const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
+
+export type WorkerTask =
+  | { name: 'append'; handle: string; tag: string; count: number | null }
+  | { name: 'append-batches'; handle: string; tag: string; count: number | null; maxBatch: number; pad: number }
+  | { name: 'create'; agent: string; sender: string; count: number };
+
+export interface Worker {
+  child: ChildProcess;
+  /** Parsed JSON lines printed so far, one per acknowledged operation. */
+  lines: Record<string, unknown>[];
+  /** Resolves with the exit code (or signal) once the child has exited and its output is read. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+export function startWorker(store: WorkerStoreSpec, task: WorkerTask): Worker {
+  const child = spawn(process.execPath, [WORKER, JSON.stringify({ store, task })], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let pending = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(pending.slice(0, newline)) as Record<string, unknown>);
+      pending = pending.slice(newline + 1);
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // A failed spawn (EAGAIN, ENOMEM) is reported through stderr rather than as an uncaught error.
+  child.on('error', (err) => (stderr += `spawn failed: ${err.message}\n`));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  return { child, lines, exited };
+}
+
+/** Runs a worker to completion; rejects when it fails. */
+export async function runWorker(store: WorkerStoreSpec, task: WorkerTask): Promise<Record<string, unknown>[]> {
+  const worker = startWorker(store, task);
+  const { code, stderr } = await worker.exited;
+  if (code !== 0) throw new Error(`worker exited with ${code}: ${stderr}`);
+  return worker.lines;
+}
+
+/** Runs workers side by side to completion; rejects (after all have exited) when any failed. */
+export async function runWorkers(store: WorkerStoreSpec, tasks: WorkerTask[]): Promise<Record<string, unknown>[][]> {
+  const results = await Promise.allSettled(tasks.map((task) => runWorker(store, task)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<Record<string, unknown>[]>).value);
+}
+
+/** Resolves once the worker has printed at least `count` lines (or exited). */
+export async function waitForLines(worker: Worker, count: number): Promise<void> {
+  while (worker.lines.length < count && worker.child.exitCode === null && worker.child.signalCode === null) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
