@@ -1,0 +1,130 @@
+// Timing primitives shared by every group: a clock, gc between runs, an
+// event-loop stall meter (with optional RSS sampling), fresh run directories,
+// order rotation and the small statistics the report needs.
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Milliseconds, sub-microsecond resolution. */
+export const now = () => performance.now();
+
+export function gc() {
+  if (typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    globalThis.gc();
+  }
+}
+
+/**
+ * Longest gap between ticks of a 1 ms interval timer while an operation runs
+ * (the gap from start() to the first tick and from the last tick to stop()
+ * count too, so a fully synchronous operation shows its whole duration).
+ */
+export class Meter {
+  start() {
+    this.maxGap = 0;
+    this.ticks = 0;
+    this.last = now();
+    this.timer = setInterval(() => {
+      const t = now();
+      const gap = t - this.last;
+      if (gap > this.maxGap) this.maxGap = gap;
+      this.last = t;
+      this.ticks += 1;
+    }, 1);
+    return this;
+  }
+
+  stop() {
+    const t = now();
+    clearInterval(this.timer);
+    const gap = t - this.last;
+    if (gap > this.maxGap) this.maxGap = gap;
+    return { stallMs: this.maxGap, ticks: this.ticks };
+  }
+}
+
+/** A directory that no run has used: runs never share or reuse files, and nothing is deleted before the end. */
+export function makeDirFactory(base) {
+  let counter = 0;
+  return (...parts) => {
+    counter += 1;
+    const dir = path.join(base, ...parts.map(String), `${counter}`);
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+}
+
+/** The list rotated left by `k`: round r starts with variant r (mod length). */
+export function rotate(list, k) {
+  if (list.length === 0) return [];
+  const s = ((k % list.length) + list.length) % list.length;
+  return [...list.slice(s), ...list.slice(0, s)];
+}
+
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+export function min(values) {
+  const v = values.filter((x) => Number.isFinite(x));
+  return v.length ? Math.min(...v) : NaN;
+}
+
+export function max(values) {
+  const v = values.filter((x) => Number.isFinite(x));
+  return v.length ? Math.max(...v) : NaN;
+}
+
+/** Nearest-rank percentile of a sorted Float64Array. */
+export function percentileSorted(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+export function summarizeSamples(samples) {
+  if (!samples || samples.length === 0) return null;
+  const s = Float64Array.from(samples).sort();
+  return {
+    n: s.length,
+    p50: percentileSorted(s, 50),
+    p90: percentileSorted(s, 90),
+    p99: percentileSorted(s, 99),
+    max: s[s.length - 1],
+  };
+}
+
+/** Throws when a correctness check outside the timed part fails, so a broken variant cannot look fast. */
+export function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+/** A logger for the store that counts warnings instead of printing them mid-table. */
+export function countingLogger() {
+  const logger = {
+    warnings: 0,
+    first: null,
+    warn(message) {
+      logger.warnings += 1;
+      if (logger.first === null) logger.first = message;
+    },
+  };
+  return logger;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs lib/rss-probe.mjs in a fresh process (outside any timed part); returns its JSON. */
+export async function rssProbe(mode, args) {
+  const { execFileSync } = await import('node:child_process');
+  const probe = new URL('./rss-probe.mjs', import.meta.url);
+  const out = execFileSync(process.execPath, ['--expose-gc', probe.pathname, mode, JSON.stringify(args)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out.trim().split('\n').pop());
+}
