@@ -51,20 +51,15 @@ export function fdatasyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-export function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+export function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** fsync of a directory on the thread pool; opening and closing it are cheap and stay inline. */
 export async function fsyncDirAsync(dir: string): Promise<void> {
   const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY);
   try {
-    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+    await fsyncAsync(fd);
   } finally {
     fs.closeSync(fd);
   }

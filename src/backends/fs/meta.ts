@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FILE_MODE, errnoOf, fsyncDirAsync, kindOf, readRegularFileSync, replaceFileAtomically, unlinkQuietly } from './durable.js';
 import { metaLockPath, metaPath, sessionDir } from './paths.js';
 
+const DIR_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 const LOCK_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
 
 /** How long a bump may wait before it is written; other processes see it after about this long. */
@@ -30,14 +31,40 @@ const LOCK_WAIT_MS = LOCK_STALE_MS + 2_000;
 
 const notFound = (slug: Slug) => new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
 
+function checkMetaFile(ctx: FsContext, slug: Slug): void {
+  const meta = kindOf(metaPath(ctx.root, slug));
+  if (meta === 'missing') throw notFound(slug);
+  if (meta !== 'file') throw new StepStoreError('CORRUPT_META', `meta of ${slug} is not a regular file`);
+}
+
 /** Throws SESSION_NOT_FOUND unless `slug` is a real directory with a `meta`; CORRUPT_META when meta is not a regular file. */
 export function verifySession(ctx: FsContext, slug: Slug): void {
   try {
     if (kindOf(sessionDir(ctx.root, slug)) !== 'dir') throw notFound(slug);
-    const meta = kindOf(metaPath(ctx.root, slug));
-    if (meta === 'missing') throw notFound(slug);
-    if (meta !== 'file') throw new StepStoreError('CORRUPT_META', `meta of ${slug} is not a regular file`);
+    checkMetaFile(ctx, slug);
   } catch (err) {
+    throw ioError(err, `checking session ${slug}`);
+  }
+}
+
+/**
+ * verifySession for an append: opens the session directory itself without
+ * following a symlink and returns the descriptor (for its fsync); the caller closes it.
+ */
+export function openSession(ctx: FsContext, slug: Slug): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(sessionDir(ctx.root, slug), DIR_FLAGS);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') throw notFound(slug);
+    throw ioError(err, `opening session ${slug}`);
+  }
+  try {
+    checkMetaFile(ctx, slug);
+    return fd;
+  } catch (err) {
+    fs.closeSync(fd);
     throw ioError(err, `checking session ${slug}`);
   }
 }

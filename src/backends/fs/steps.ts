@@ -16,12 +16,11 @@ import {
   createFileSync,
   errnoOf,
   fdatasyncAsync,
-  fsyncDirAsync,
-  fsyncDirSync,
+  fsyncAsync,
   readRegularFileSync,
   unlinkQuietly,
 } from './durable.js';
-import { queueBump, verifySession } from './meta.js';
+import { openSession, queueBump } from './meta.js';
 import { parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
 
 /** Steps written per round of a batch: temps, then their fsyncs together, then links. */
@@ -74,13 +73,8 @@ async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null
   return listing;
 }
 
-/**
- * The session's counter, cached or recovered by a scan. The session is checked
- * on every call (a real directory with a regular `meta`: two lstats), so a
- * directory or meta swapped for a symlink is never written through.
- */
+/** The session's counter, cached or recovered by a scan (the caller has checked the session). */
 async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
-  verifySession(ctx, slug);
   const cached = cachedState(ctx, slug);
   if (cached !== undefined) return cached;
   const listing = await listSteps(ctx, slug);
@@ -122,7 +116,7 @@ function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
 }
 
 /** One step with every call inline: the cheapest path when nothing else is appending. */
-function appendOneSync(ctx: FsContext, dir: string, state: SessionState, step: EncodedStep): number {
+function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: SessionState, step: EncodedStep): number {
   const temp = tempPath(dir);
   const fd = createFileSync(temp, Buffer.from(step.json, 'utf8'));
   let number: number;
@@ -141,7 +135,7 @@ function appendOneSync(ctx: FsContext, dir: string, state: SessionState, step: E
   }
   if (ctx.durability === 'full') {
     try {
-      fsyncDirSync(dir);
+      fs.fsyncSync(dirFd);
       ctx.stats.syncs += 1;
     } catch (err) {
       unlinkSteps(dir, [number]);
@@ -152,7 +146,7 @@ function appendOneSync(ctx: FsContext, dir: string, state: SessionState, step: E
 }
 
 /** Any number of steps: temps written inline, their fsyncs overlapped on the thread pool, links in order. */
-async function appendMany(ctx: FsContext, dir: string, state: SessionState, steps: EncodedStep[]): Promise<number[]> {
+async function appendMany(ctx: FsContext, dir: string, dirFd: number, state: SessionState, steps: EncodedStep[]): Promise<number[]> {
   const linked: number[] = [];
   try {
     for (let start = 0; start < steps.length; start += BATCH_CHUNK) {
@@ -182,7 +176,7 @@ async function appendMany(ctx: FsContext, dir: string, state: SessionState, step
       }
     }
     if (ctx.durability === 'full') {
-      await fsyncDirAsync(dir);
+      await fsyncAsync(dirFd);
       ctx.stats.syncs += 1;
     }
     return linked;
@@ -192,21 +186,29 @@ async function appendMany(ctx: FsContext, dir: string, state: SessionState, step
   }
 }
 
+/**
+ * Appends after checking the session on every call: its directory is opened
+ * without following a symlink and `meta` must be a regular file, so a
+ * directory or meta swapped for a symlink is never written through.
+ */
 export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
   // Counted from the call on, so that appends started together all see each other.
   ctx.activeAppends += 1;
+  let dirFd: number | null = null;
   let numbers: number[];
   try {
+    dirFd = openSession(ctx, slug);
     const state = await stateOf(ctx, slug);
     if (steps.length === 0) return [];
     const dir = sessionDir(ctx.root, slug);
     numbers =
       steps.length === 1 && ctx.activeAppends === 1
-        ? [appendOneSync(ctx, dir, state, steps[0]!)]
-        : await appendMany(ctx, dir, state, steps);
+        ? [appendOneSync(ctx, dir, dirFd, state, steps[0]!)]
+        : await appendMany(ctx, dir, dirFd, state, steps);
   } catch (err) {
     throw failure(ctx, slug, err);
   } finally {
+    if (dirFd !== null) fs.closeSync(dirFd);
     ctx.activeAppends -= 1;
   }
   ctx.stats.stepsWritten += numbers.length;
