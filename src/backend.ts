@@ -6,7 +6,7 @@ import type { ArchiveRecord } from './compact/archive.js';
 import type { MetaBump } from './meta/bump.js';
 import type { SessionPrefix, Slug } from './sessions/slug.js';
 import type { EncodedStep } from './sessions/validate.js';
-import type { ConversationMeta, StoreStats } from './types.js';
+import type { ConversationMeta, RepairReport, StoreStats } from './types.js';
 
 /** One stored step as read back: its text, or why it could not be read. */
 export type RawStep = { step: number; text: string } | { step: number; problem: string };
@@ -50,6 +50,8 @@ export interface Backend {
   importArchive(name: string, record: ArchiveRecord): Promise<ArchiveRecord | null>;
   /** Removes the session and the archives named `{archiveBase}-{n}` it owns; false when it was not a session. */
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean>;
+  /** Checks every session and archive, fixes what can be fixed safely while others write (see RepairReport). */
+  repair(dryRun: boolean): Promise<RepairReport>;
   stats(): StoreStats;
   /** Flushes pending work and releases resources. */
   close(): Promise<void>;

@@ -3,6 +3,7 @@
 
 export { openStore, Store } from './store.js';
 export type { StoreOptions, CommonOptions } from './store.js';
+export type { FsLayer } from './backends/fs/durable.js';
 export { senderSlug } from './sessions/slug.js';
 export { migrate } from './migrate.js';
 export type { MigrateProgress, MigrateReport } from './migrate.js';
@@ -17,6 +18,7 @@ export type {
   HistoryEntry,
   LegacyCompactMarker,
   Logger,
+  RepairReport,
   SessionSnapshot,
   SessionSummary,
   StepKind,

@@ -2,6 +2,7 @@
 // the rules (sessions/, meta/, compact/), which drive a Backend.
 
 import type { Backend } from './backend.js';
+import { nodeFs, type FsLayer } from './backends/fs/durable.js';
 import { openFsBackend } from './backends/fs/index.js';
 import * as compaction from './compact/index.js';
 import { StepStoreError } from './errors.js';
@@ -17,6 +18,7 @@ import type {
   EventLine,
   HistoryEntry,
   Logger,
+  RepairReport,
   SessionSnapshot,
   SessionSummary,
   StepLine,
@@ -37,6 +39,11 @@ export interface StoreOptions extends CommonOptions {
   dir: string;
   /** `full` (default): file and directory fsynced; `file`: file fsynced; `none`: no fsync. */
   durability?: Durability;
+  /**
+   * The filesystem calls the store makes; default node:fs. A hook for
+   * fault-injection and power-loss tests, not for production use.
+   */
+  fs?: FsLayer;
 }
 
 const DURABILITIES: readonly Durability[] = ['none', 'file', 'full'];
@@ -65,10 +72,10 @@ export function resolveCommonOptions(options: CommonOptions): Required<CommonOpt
 export async function openStore(options: StoreOptions): Promise<Store> {
   if (typeof options !== 'object' || options === null) throw invalidOption('openStore needs an options object');
   const common = resolveCommonOptions(options);
-  const { dir, durability = 'full' } = options;
+  const { dir, durability = 'full', fs = nodeFs } = options;
   if (typeof dir !== 'string' || dir === '') throw invalidOption('dir must be a non-empty path');
   if (!DURABILITIES.includes(durability)) throw invalidOption(`durability must be one of ${DURABILITIES.join(', ')}`);
-  return new Store(await openFsBackend({ dir, durability, logger: common.logger }), common);
+  return new Store(await openFsBackend({ dir, durability, logger: common.logger, fs }), common);
 }
 
 export class Store {
@@ -144,6 +151,16 @@ export class Store {
   /** Stores an archive under exactly `name` (for migration and import tools); false when it is there already. */
   importArchive(name: string, archive: { owner: string; content: string; archived_at?: string }): Promise<boolean> {
     return imports.importArchive(this.#ctx, name, archive);
+  }
+
+  /**
+   * Checks every session and archive and fixes what is safe to fix while other
+   * processes write: leftovers of interrupted writes, half-made sessions, meta
+   * counters, orphan archives, modes. Reports what it cannot fix. With
+   * `dryRun`, only reports.
+   */
+  repair(opts?: { dryRun?: boolean }): Promise<RepairReport> {
+    return sessions.repair(this.#ctx, opts);
   }
 
   /** Work the backend has done since the store was opened (steps read, syncs issued, ...). */

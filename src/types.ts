@@ -90,3 +90,35 @@ export interface StoreStats {
   /** fsync/fdatasync calls issued (0 on Redis). */
   syncs: number;
 }
+
+/**
+ * What store.repair() found and did. With `dryRun`, the same lists say what
+ * it would do; nothing is changed.
+ */
+export interface RepairReport {
+  dryRun: boolean;
+  /** Sessions (with a meta) examined. */
+  sessions: number;
+  /** Leftovers of interrupted writes removed: temp files, stale locks, trash. */
+  leftoversRemoved: string[];
+  /** Directories (or keys) of sessions without a meta: removed when empty and old, else kept and reported. */
+  incompleteSessions: { name: string; action: 'removed' | 'kept'; reason: string }[];
+  /** message_count recomputed from the steps. */
+  countersFixed: { handle: string; from: number; to: number }[];
+  /** Sessions written to in the last few seconds: their counters are left for a later run. */
+  countersSkipped: string[];
+  /** Compact markers naming an archive this store does not hold. */
+  danglingMarkers: { handle: string; step: number; archive: string }[];
+  /** Steps that load skips (unparsable, symlinks, non-canonical names). */
+  unreadableSteps: { handle: string; step: number; reason: string }[];
+  /** Metas that cannot be read: those sessions are not loaded or listed. */
+  corruptMetas: { handle: string; reason: string }[];
+  /** Archives whose owner session no longer exists, removed. */
+  orphanArchivesRemoved: string[];
+  /** Archive entries that are not archive records. */
+  corruptArchives: string[];
+  /** Files and directories whose mode was not 0600 / 0700, set right (filesystem). */
+  modesFixed: string[];
+  /** Index entries added for sessions missing from an index, or removed for sessions gone (Redis). */
+  indexEntriesFixed: string[];
+}

@@ -6,7 +6,7 @@ import { archiveBase } from '../compact/archive.js';
 import { StepStoreError } from '../errors.js';
 import { newMeta } from '../meta/codec.js';
 import { compareInstants, instantOf, now, type Instant } from '../meta/time.js';
-import type { ConversationMeta, EventLine, HistoryEntry, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
+import type { ConversationMeta, EventLine, HistoryEntry, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
 import { agentPrefix, checkName, parseHandle, sessionPrefix, type Slug } from './slug.js';
@@ -149,6 +149,12 @@ export async function remove(ctx: StoreContext, handle: string): Promise<boolean
 
 export function notFound(slug: string): StepStoreError {
   return new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
+}
+
+export async function repair(ctx: StoreContext, opts: { dryRun?: boolean } = {}): Promise<RepairReport> {
+  assertOpen(ctx);
+  if (opts.dryRun !== undefined && typeof opts.dryRun !== 'boolean') throw new StepStoreError('INVALID_OPTION', 'dryRun must be a boolean');
+  return ctx.backend.repair(opts.dryRun === true);
 }
 
 export async function close(ctx: StoreContext): Promise<void> {

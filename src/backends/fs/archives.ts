@@ -3,7 +3,6 @@
 // always made durable (file and directory fsync) before the marker naming
 // it is written. crabtalk and listSessions skip the dot-folder.
 
-import fs from 'node:fs';
 import { archiveNumber, decodeArchive, encodeArchive, type ArchiveRecord } from '../../compact/archive.js';
 import type { Slug } from '../../sessions/slug.js';
 import { encodeMarker } from '../../sessions/validate.js';
@@ -30,9 +29,9 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
     [dir, parent],
   ] as const) {
     try {
-      fs.mkdirSync(path, DIR_MODE);
-      fs.chmodSync(path, DIR_MODE);
-      await fsyncDirAsync(container);
+      ctx.fs.mkdirSync(path, DIR_MODE);
+      ctx.fs.chmodSync(path, DIR_MODE);
+      await fsyncDirAsync(ctx.fs, container);
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
     }
@@ -42,7 +41,7 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
 
 async function archiveNames(ctx: FsContext): Promise<string[]> {
   try {
-    return await fs.promises.readdir(archivesDir(ctx.root));
+    return await ctx.fs.readdir(archivesDir(ctx.root));
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return [];
     throw err;
@@ -54,12 +53,12 @@ async function writeTemp(ctx: FsContext, record: ArchiveRecord): Promise<string>
   const dir = archivesDir(ctx.root);
   await ensureStoreDir(ctx, dir);
   const temp = tempPath(dir);
-  const fd = createFileSync(temp, Buffer.from(encodeArchive(record), 'utf8'));
+  const fd = createFileSync(ctx.fs, temp, Buffer.from(encodeArchive(record), 'utf8'));
   try {
-    await fdatasyncAsync(fd);
+    await fdatasyncAsync(ctx.fs, fd);
     ctx.stats.syncs += 1;
   } finally {
-    fs.closeSync(fd);
+    ctx.fs.closeSync(fd);
   }
   return temp;
 }
@@ -80,7 +79,7 @@ async function storeArchive(
     let name = firstTry;
     for (;;) {
       try {
-        fs.linkSync(temp, archivePath(ctx.root, name));
+        ctx.fs.linkSync(temp, archivePath(ctx.root, name));
         break;
       } catch (err) {
         if (errnoOf(err) !== 'EEXIST') throw err;
@@ -88,15 +87,15 @@ async function storeArchive(
         name = next(name);
       }
     }
-    unlinkQuietly(temp);
-    await fsyncDirAsync(archivesDir(ctx.root));
+    unlinkQuietly(ctx.fs, temp);
+    await fsyncDirAsync(ctx.fs, archivesDir(ctx.root));
     ctx.stats.syncs += 1;
     return name;
   } catch (err) {
     ctx.readyDirs.delete(archivesDir(ctx.root));
     throw ioError(err, `storing an archive for ${record.owner}`);
   } finally {
-    if (temp !== null) unlinkQuietly(temp);
+    if (temp !== null) unlinkQuietly(ctx.fs, temp);
   }
 }
 
@@ -129,7 +128,7 @@ export async function importArchive(ctx: FsContext, name: string, record: Archiv
 export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveRecord | null> {
   let text: ReturnType<typeof readRegularFileSync>;
   try {
-    text = readRegularFileSync(archivePath(ctx.root, name));
+    text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name));
   } catch (err) {
     throw ioError(err, `reading archive ${name}`);
   }
@@ -148,13 +147,13 @@ export async function removeOwnedArchives(ctx: FsContext, owner: Slug, base: str
     let removed = false;
     for (const name of await archiveNames(ctx)) {
       if (archiveNumber(name, base) === null) continue;
-      const text = readRegularFileSync(archivePath(ctx.root, name));
+      const text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name));
       if (typeof text === 'string' && decodeArchive(text)?.owner === owner) {
-        fs.unlinkSync(archivePath(ctx.root, name));
+        ctx.fs.unlinkSync(archivePath(ctx.root, name));
         removed = true;
       }
     }
-    if (removed && ctx.durability === 'full') await fsyncDirAsync(archivesDir(ctx.root));
+    if (removed && ctx.durability === 'full') await fsyncDirAsync(ctx.fs, archivesDir(ctx.root));
   } catch (err) {
     throw ioError(err, `removing archives of ${owner}`);
   }

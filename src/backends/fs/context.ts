@@ -6,7 +6,7 @@ import { StepStoreError } from '../../errors.js';
 import type { MetaBump } from '../../meta/bump.js';
 import type { Slug } from '../../sessions/slug.js';
 import type { ConversationMeta, Durability, Logger, StoreStats } from '../../types.js';
-import { errnoOf } from './durable.js';
+import { errnoOf, type FsLayer } from './durable.js';
 
 /** Sessions whose counters are cached; a session evicted is scanned again on its next append. */
 const MAX_CACHED_SESSIONS = 4096;
@@ -26,6 +26,8 @@ export interface PendingMeta {
 
 export interface FsContext {
   root: string;
+  /** Every filesystem call goes through this (node:fs unless a test injects one). */
+  fs: FsLayer;
   durability: Durability;
   logger: Logger;
   stats: StoreStats;
@@ -37,9 +39,10 @@ export interface FsContext {
   readyDirs: Set<string>;
 }
 
-export function newContext(root: string, durability: Durability, logger: Logger): FsContext {
+export function newContext(root: string, durability: Durability, logger: Logger, io: FsLayer): FsContext {
   return {
     root,
+    fs: io,
     durability,
     logger,
     stats: { stepsRead: 0, stepsWritten: 0, metaWrites: 0, syncs: 0 },

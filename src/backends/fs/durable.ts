@@ -1,9 +1,12 @@
-// Durable file primitives: exclusive temp files written in full, fsyncs on
-// the thread pool or inline, directory fsyncs, refusing reads of symlinks and
-// special files, and the atomic meta replacement (the one write-file-atomic
-// import). Errors leave here as raw errno errors; callers map them.
+// Durable file primitives over an FsLayer: exclusive temp files written in
+// full, fsyncs on the thread pool or inline, directory fsyncs, reads that
+// refuse symlinks and FIFOs, and the atomic meta replacement. The FsLayer is
+// every filesystem call the backend makes; the default is node:fs (with
+// fs-extra and write-file-atomic, imported here only), and tests may inject
+// one that records writes or fails on cue. Errors leave as raw errno errors.
 
 import fs from 'node:fs';
+import fse from 'fs-extra';
 import writeFileAtomic from 'write-file-atomic';
 
 export const FILE_MODE = 0o600;
@@ -12,6 +15,79 @@ export const DIR_MODE = 0o700;
 const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 const CREATE_EXCLUSIVE = O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;
 const READ_SAFELY = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+export const OPEN_DIR = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+
+type Callback = (err: NodeJS.ErrnoException | null) => void;
+
+/** Every filesystem call the fs backend makes, so a test can stand in for the disk. */
+export interface FsLayer {
+  openSync(path: string, flags: number, mode?: number): number;
+  closeSync(fd: number): void;
+  writeSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number;
+  fchmodSync(fd: number, mode: number): void;
+  fdatasyncSync(fd: number): void;
+  fsyncSync(fd: number): void;
+  fdatasync(fd: number, callback: Callback): void;
+  fsync(fd: number, callback: Callback): void;
+  linkSync(existingPath: string, newPath: string): void;
+  unlinkSync(path: string): void;
+  renameSync(oldPath: string, newPath: string): void;
+  /** Never recursive: it must fail with EEXIST on an existing directory. */
+  mkdirSync(path: string, mode: number): void;
+  chmodSync(path: string, mode: number): void;
+  lstatSync(path: string): fs.Stats;
+  readdirSync(path: string): string[];
+  readdir(path: string): Promise<string[]>;
+  /** Entries with their types (d_type), for listing the root. */
+  readdirTyped(path: string): Promise<fs.Dirent[]>;
+  /** The whole file as UTF-8, opened with `flags`. */
+  readFileSync(path: string, flags: number): string;
+  /** Atomic replace: temp file, fsync, rename over `path`; mode 0600. */
+  replaceFile(path: string, data: Buffer): Promise<void>;
+  /** rm -rf. */
+  removeTree(path: string): Promise<void>;
+  /** mkdir -p with `mode` for what it creates. */
+  ensureDir(path: string, mode: number): Promise<void>;
+}
+
+export const nodeFs: FsLayer = {
+  openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
+  closeSync: (fd) => fs.closeSync(fd),
+  writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
+  fchmodSync: (fd, mode) => fs.fchmodSync(fd, mode),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+  fsyncSync: (fd) => fs.fsyncSync(fd),
+  fdatasync: (fd, callback) => fs.fdatasync(fd, callback),
+  fsync: (fd, callback) => fs.fsync(fd, callback),
+  linkSync: (existingPath, newPath) => fs.linkSync(existingPath, newPath),
+  unlinkSync: (path) => fs.unlinkSync(path),
+  renameSync: (oldPath, newPath) => fs.renameSync(oldPath, newPath),
+  mkdirSync: (path, mode) => void fs.mkdirSync(path, mode),
+  chmodSync: (path, mode) => fs.chmodSync(path, mode),
+  lstatSync: (path) => fs.lstatSync(path),
+  readdirSync: (path) => fs.readdirSync(path),
+  readdir: (path) => fs.promises.readdir(path),
+  readdirTyped: (path) => fs.promises.readdir(path, { withFileTypes: true }),
+  // Node takes numeric flags here (and its one-call UTF-8 path); @types/node declares strings only.
+  readFileSync: (path, flags) => fs.readFileSync(path, { encoding: 'utf8', flag: flags as unknown as string }),
+  replaceFile: (path, data) =>
+    writeFileAtomic(path, data, {
+      mode: FILE_MODE,
+      fsync: true,
+      // write-file-atomic does not check for short writes: fill its temp file in
+      // full first, so its own write of the same bytes cannot come up short.
+      tmpfileCreated: (tmpfile: string) => {
+        const fd = fs.openSync(tmpfile, O_WRONLY | O_NOFOLLOW);
+        try {
+          writeAllSync(nodeFs, fd, data, tmpfile);
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    }),
+  removeTree: (path) => fse.remove(path),
+  ensureDir: (path, mode) => fse.ensureDir(path, mode),
+};
 
 export function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
@@ -24,50 +100,55 @@ function shortWrite(path: string): NodeJS.ErrnoException {
 }
 
 /** Writes every byte of `data` at the start of `fd`; a write that makes no progress is EIO. */
-export function writeAllSync(fd: number, data: Buffer, path: string): void {
+export function writeAllSync(io: FsLayer, fd: number, data: Buffer, path: string): void {
   let offset = 0;
   while (offset < data.length) {
-    const written = fs.writeSync(fd, data, offset, data.length - offset, offset);
+    const written = io.writeSync(fd, data, offset, data.length - offset, offset);
     if (written <= 0) throw shortWrite(path);
     offset += written;
   }
 }
 
 /** Creates `path` exclusively with mode 0600 whatever the umask, and writes `data` to it in full. */
-export function createFileSync(path: string, data: Buffer): number {
-  const fd = fs.openSync(path, CREATE_EXCLUSIVE, FILE_MODE);
+export function createFileSync(io: FsLayer, path: string, data: Buffer): number {
+  const fd = io.openSync(path, CREATE_EXCLUSIVE, FILE_MODE);
   try {
-    fs.fchmodSync(fd, FILE_MODE);
-    writeAllSync(fd, data, path);
+    io.fchmodSync(fd, FILE_MODE);
+    writeAllSync(io, fd, data, path);
     return fd;
   } catch (err) {
-    fs.closeSync(fd);
-    unlinkQuietly(path);
+    io.closeSync(fd);
+    unlinkQuietly(io, path);
     throw err;
   }
 }
 
-export function fdatasyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+/** Creates the exclusive lock file `path` (empty); EEXIST when it is held. */
+export function createLockSync(io: FsLayer, path: string): void {
+  io.closeSync(io.openSync(path, CREATE_EXCLUSIVE, FILE_MODE));
 }
 
-export function fsyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+export function fdatasyncAsync(io: FsLayer, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => io.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+export function fsyncAsync(io: FsLayer, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => io.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** fsync of a directory on the thread pool; opening and closing it are cheap and stay inline. */
-export async function fsyncDirAsync(dir: string): Promise<void> {
-  const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY);
+export async function fsyncDirAsync(io: FsLayer, dir: string): Promise<void> {
+  const fd = io.openSync(dir, O_RDONLY | O_DIRECTORY);
   try {
-    await fsyncAsync(fd);
+    await fsyncAsync(io, fd);
   } finally {
-    fs.closeSync(fd);
+    io.closeSync(fd);
   }
 }
 
-export function unlinkQuietly(path: string): void {
+export function unlinkQuietly(io: FsLayer, path: string): void {
   try {
-    fs.unlinkSync(path);
+    io.unlinkSync(path);
   } catch {
     // Already gone, or unremovable: a leftover temp is ignored by readers and cleaned by repair.
   }
@@ -77,14 +158,13 @@ export function unlinkQuietly(path: string): void {
 export type ReadProblem = 'missing' | 'symlink' | 'not a regular file';
 
 /**
- * Reads a file without following a symlink or blocking on a FIFO (readFileSync's
- * one-call UTF-8 path). Returns the text, or the problem; other errors (EIO,
- * EACCES) are thrown. A FIFO without a writer reads as empty.
+ * Reads a file without following a symlink or blocking on a FIFO. Returns the
+ * text, or the problem; other errors (EIO, EACCES) are thrown. A FIFO without
+ * a writer reads as empty.
  */
-export function readRegularFileSync(path: string): string | { problem: ReadProblem } {
+export function readRegularFileSync(io: FsLayer, path: string): string | { problem: ReadProblem } {
   try {
-    // Node accepts numeric flags here; @types/node only declares strings.
-    return fs.readFileSync(path, { encoding: 'utf8', flag: READ_SAFELY as unknown as string });
+    return io.readFileSync(path, READ_SAFELY);
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return { problem: 'missing' };
@@ -95,35 +175,13 @@ export function readRegularFileSync(path: string): string | { problem: ReadProbl
 }
 
 /** What sits at `path` without following symlinks: a real directory, a regular file, something else, or nothing. */
-export function kindOf(path: string): 'dir' | 'file' | 'other' | 'missing' {
+export function kindOf(io: FsLayer, path: string): 'dir' | 'file' | 'other' | 'missing' {
   try {
-    const stat = fs.lstatSync(path);
+    const stat = io.lstatSync(path);
     return stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : 'other';
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
     throw err;
   }
-}
-
-/**
- * Replaces `path` atomically (temp, fsync, rename) with mode 0600. write-file-atomic
- * does not check for short writes, so the temp file is first filled in full by
- * us: its blocks are then allocated and its own write of the same bytes cannot
- * come up short on a full disk.
- */
-export async function replaceFileAtomically(path: string, text: string): Promise<void> {
-  const data = Buffer.from(text, 'utf8');
-  await writeFileAtomic(path, data, {
-    mode: FILE_MODE,
-    fsync: true,
-    tmpfileCreated: (tmpfile: string) => {
-      const fd = fs.openSync(tmpfile, O_WRONLY | O_NOFOLLOW);
-      try {
-        writeAllSync(fd, data, tmpfile);
-      } finally {
-        fs.closeSync(fd);
-      }
-    },
-  });
 }

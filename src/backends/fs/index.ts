@@ -6,10 +6,12 @@ import type { ArchiveRecord } from '../../compact/archive.js';
 import type { MetaBump } from '../../meta/bump.js';
 import type { SessionPrefix, Slug } from '../../sessions/slug.js';
 import type { EncodedStep } from '../../sessions/validate.js';
-import type { ConversationMeta, Durability, Logger, StoreStats } from '../../types.js';
+import type { ConversationMeta, RepairReport, Durability, Logger, StoreStats } from '../../types.js';
 import * as archives from './archives.js';
 import { newContext, type FsContext } from './context.js';
+import type { FsLayer } from './durable.js';
 import * as meta from './meta.js';
+import * as repairing from './repair.js';
 import { vetRoot } from './root.js';
 import * as sessions from './sessions.js';
 import * as steps from './steps.js';
@@ -18,11 +20,12 @@ export interface FsBackendOptions {
   dir: string;
   durability: Durability;
   logger: Logger;
+  fs: FsLayer;
 }
 
 export async function openFsBackend(options: FsBackendOptions): Promise<FsBackend> {
-  await vetRoot(options.dir);
-  return new FsBackend(newContext(options.dir, options.durability, options.logger));
+  await vetRoot(options.fs, options.dir);
+  return new FsBackend(newContext(options.dir, options.durability, options.logger, options.fs));
 }
 
 export class FsBackend implements Backend {
@@ -82,6 +85,10 @@ export class FsBackend implements Backend {
 
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean> {
     return sessions.deleteSession(this.#ctx, slug, archiveBase);
+  }
+
+  repair(dryRun: boolean): Promise<RepairReport> {
+    return repairing.repair(this.#ctx, dryRun);
   }
 
   stats(): StoreStats {

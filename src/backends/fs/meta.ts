@@ -12,27 +12,24 @@ import { decodeMeta, encodeMeta } from '../../meta/codec.js';
 import type { Slug } from '../../sessions/slug.js';
 import type { ConversationMeta } from '../../types.js';
 import { ioError, type FsContext } from './context.js';
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FILE_MODE, errnoOf, fsyncDirAsync, kindOf, readRegularFileSync, replaceFileAtomically, unlinkQuietly } from './durable.js';
+import { OPEN_DIR, createLockSync, errnoOf, fsyncDirAsync, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { metaLockPath, metaPath, sessionDir } from './paths.js';
 
-const DIR_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
-const LOCK_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
 
 /** How long a bump may wait before it is written; other processes see it after about this long. */
 export const FLUSH_DELAY_MS = 50;
 const RETRY_DELAY_MS = 1000;
 const MAX_CONCURRENT_FLUSHES = 4;
 /** A lock older than this was left by a process that died holding it, and is broken. */
-const LOCK_STALE_MS = 10_000;
+export const LOCK_STALE_MS = 10_000;
 /** How long a meta write that must not be dropped waits for the lock. */
 const LOCK_WAIT_MS = LOCK_STALE_MS + 2_000;
 
 const notFound = (slug: Slug) => new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
 
 function checkMetaFile(ctx: FsContext, slug: Slug): void {
-  const meta = kindOf(metaPath(ctx.root, slug));
+  const meta = kindOf(ctx.fs, metaPath(ctx.root, slug));
   if (meta === 'missing') throw notFound(slug);
   if (meta !== 'file') throw new StepStoreError('CORRUPT_META', `meta of ${slug} is not a regular file`);
 }
@@ -40,7 +37,7 @@ function checkMetaFile(ctx: FsContext, slug: Slug): void {
 /** Throws SESSION_NOT_FOUND unless `slug` is a real directory with a `meta`; CORRUPT_META when meta is not a regular file. */
 export function verifySession(ctx: FsContext, slug: Slug): void {
   try {
-    if (kindOf(sessionDir(ctx.root, slug)) !== 'dir') throw notFound(slug);
+    if (kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'dir') throw notFound(slug);
     checkMetaFile(ctx, slug);
   } catch (err) {
     throw ioError(err, `checking session ${slug}`);
@@ -54,7 +51,7 @@ export function verifySession(ctx: FsContext, slug: Slug): void {
 export function openSession(ctx: FsContext, slug: Slug): number {
   let fd: number;
   try {
-    fd = fs.openSync(sessionDir(ctx.root, slug), DIR_FLAGS);
+    fd = ctx.fs.openSync(sessionDir(ctx.root, slug), OPEN_DIR);
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') throw notFound(slug);
@@ -64,7 +61,7 @@ export function openSession(ctx: FsContext, slug: Slug): number {
     checkMetaFile(ctx, slug);
     return fd;
   } catch (err) {
-    fs.closeSync(fd);
+    ctx.fs.closeSync(fd);
     throw ioError(err, `checking session ${slug}`);
   }
 }
@@ -76,8 +73,8 @@ export function openSession(ctx: FsContext, slug: Slug): number {
 export function readDiskMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
   let text: ReturnType<typeof readRegularFileSync>;
   try {
-    if (!knownDir && kindOf(sessionDir(ctx.root, slug)) !== 'dir') return null;
-    text = readRegularFileSync(metaPath(ctx.root, slug));
+    if (!knownDir && kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'dir') return null;
+    text = readRegularFileSync(ctx.fs, metaPath(ctx.root, slug));
   } catch (err) {
     throw ioError(err, `reading meta of ${slug}`);
   }
@@ -107,16 +104,16 @@ export async function readMeta(ctx: FsContext, slug: Slug): Promise<Conversation
 async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
   try {
-    if (kindOf(dir) !== 'dir') throw notFound(slug);
-    const existing = kindOf(metaPath(ctx.root, slug));
+    if (kindOf(ctx.fs, dir) !== 'dir') throw notFound(slug);
+    const existing = kindOf(ctx.fs, metaPath(ctx.root, slug));
     if (existing !== 'file' && existing !== 'missing') {
       throw new StepStoreError('CORRUPT_META', `meta of ${slug} is not a regular file`);
     }
-    await replaceFileAtomically(metaPath(ctx.root, slug), encodeMeta(meta));
+    await ctx.fs.replaceFile(metaPath(ctx.root, slug), Buffer.from(encodeMeta(meta), 'utf8'));
     ctx.stats.metaWrites += 1;
     ctx.stats.syncs += 1;
     if (ctx.durability === 'full') {
-      await fsyncDirAsync(dir);
+      await fsyncDirAsync(ctx.fs, dir);
       ctx.stats.syncs += 1;
     }
   } catch (err) {
@@ -132,14 +129,14 @@ function tryLock(ctx: FsContext, slug: Slug): boolean {
   const path = metaLockPath(ctx.root, slug);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.closeSync(fs.openSync(path, LOCK_FLAGS, FILE_MODE));
+      createLockSync(ctx.fs, path);
       return true;
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
     }
     try {
-      if (Date.now() - fs.lstatSync(path).mtimeMs <= LOCK_STALE_MS) return false;
-      unlinkQuietly(path);
+      if (Date.now() - ctx.fs.lstatSync(path).mtimeMs <= LOCK_STALE_MS) return false;
+      unlinkQuietly(ctx.fs, path);
     } catch {
       // Released meanwhile: try again.
     }
@@ -158,7 +155,7 @@ async function withLock(ctx: FsContext, slug: Slug, waitMs: number, write: () =>
     await write();
     return true;
   } finally {
-    unlinkQuietly(metaLockPath(ctx.root, slug));
+    unlinkQuietly(ctx.fs, metaLockPath(ctx.root, slug));
   }
 }
 
@@ -177,6 +174,18 @@ export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMe
     throw ioError(err, `writing meta of ${slug}`);
   }
   if (!locked) throw new StepStoreError('IO_ERROR', `meta of ${slug} stayed locked by another process`);
+}
+
+/** Sets message_count to `count` under the meta lock (repair); false when the lock stayed busy or the meta is gone. */
+export async function setMessageCount(ctx: FsContext, slug: Slug, count: number): Promise<boolean> {
+  let written = false;
+  const locked = await withLock(ctx, slug, LOCK_WAIT_MS, async () => {
+    const disk = readDiskMeta(ctx, slug);
+    if (disk === null) return;
+    await replaceMeta(ctx, slug, { ...disk, message_count: count });
+    written = true;
+  });
+  return locked && written;
 }
 
 export function queueBump(ctx: FsContext, slug: Slug, bump: MetaBump): void {

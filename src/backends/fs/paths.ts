@@ -57,6 +57,25 @@ export function parseStepName(name: string): { step: number; canonical: boolean 
   return { step, canonical };
 }
 
+/** A name a listing found inside `dir`, to act on it (repair). */
+export function entryPath(dir: string, name: string): string {
+  return path.join(dir, name);
+}
+
+/**
+ * Leftovers of interrupted writes: our temp files (`.tmp-<pid>-<n>`, with the
+ * writer's pid), write-file-atomic's (`meta.<hex>`) and crabtalk's
+ * (`step-000007.tmp.<pid>.<nanos>`). Null for anything else.
+ */
+export function leftoverOf(name: string): { pid: number | null } | null {
+  if (name.startsWith(TEMP_PREFIX)) {
+    const pid = /^\.tmp-(\d+)-\d+$/.exec(name);
+    return { pid: pid === null ? null : Number(pid[1]) };
+  }
+  if (/^meta\.[0-9a-f]+$/.test(name) || /\.tmp\.\d+\.\d+$/.test(name)) return { pid: null };
+  return null;
+}
+
 let tempCounter = 0;
 
 export function tempPath(dir: string): string {

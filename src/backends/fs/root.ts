@@ -1,11 +1,10 @@
 // The sessions root itself: created with mode 0700 when missing, and refused
 // when another user could plant or swap entries in it.
 
-import fs from 'node:fs';
-import fse from 'fs-extra';
+import type { Stats } from 'node:fs';
 import { StepStoreError } from '../../errors.js';
 import { ioError } from './context.js';
-import { DIR_MODE, errnoOf } from './durable.js';
+import { DIR_MODE, errnoOf, type FsLayer } from './durable.js';
 
 function unsafeRoot(root: string, why: string): StepStoreError {
   return new StepStoreError('UNSAFE_ROOT', `refusing sessions root ${root}: ${why}`);
@@ -15,16 +14,16 @@ function unsafeRoot(root: string, why: string): StepStoreError {
  * Creates the root (mode 0700) when missing. Refuses a root that is a symlink,
  * not a directory, writable by group or others, or owned by another user.
  */
-export async function vetRoot(root: string): Promise<void> {
-  let stat: fs.Stats;
+export async function vetRoot(io: FsLayer, root: string): Promise<void> {
+  let stat: Stats;
   try {
-    stat = await fs.promises.lstat(root);
+    stat = io.lstatSync(root);
   } catch (err) {
     if (errnoOf(err) !== 'ENOENT') throw ioError(err, `checking sessions root ${root}`);
     try {
-      await fse.ensureDir(root, DIR_MODE);
-      await fs.promises.chmod(root, DIR_MODE);
-      stat = await fs.promises.lstat(root);
+      await io.ensureDir(root, DIR_MODE);
+      io.chmodSync(root, DIR_MODE);
+      stat = io.lstatSync(root);
     } catch (cause) {
       throw ioError(cause, `creating sessions root ${root}`);
     }

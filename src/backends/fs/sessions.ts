@@ -3,9 +3,8 @@
 // in time-bounded slices, and deletion by renaming into the trash first so a
 // session disappears at once, then removing it and its own archives.
 
-import fs from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import fse from 'fs-extra';
 import type { StoredSession } from '../../backend.js';
 import { seqAfterPrefix, slugOf, toSlug, type SessionPrefix, type Slug } from '../../sessions/slug.js';
 import type { ConversationMeta } from '../../types.js';
@@ -18,7 +17,7 @@ import { SLICE_MS } from './steps.js';
 
 async function rootNames(ctx: FsContext): Promise<string[]> {
   try {
-    return await fs.promises.readdir(ctx.root);
+    return await ctx.fs.readdir(ctx.root);
   } catch (err) {
     throw ioError(err, `listing ${ctx.root}`);
   }
@@ -34,7 +33,7 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
   for (;;) {
     slug = slugOf(prefix, seq);
     try {
-      fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
+      ctx.fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
       break;
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw ioError(err, `creating session ${slug}`);
@@ -49,12 +48,12 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
 async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
   try {
-    fs.chmodSync(dir, DIR_MODE);
+    ctx.fs.chmodSync(dir, DIR_MODE);
     await writeNewMeta(ctx, slug, meta);
-    if (ctx.durability === 'full') await fsyncDirAsync(ctx.root);
+    if (ctx.durability === 'full') await fsyncDirAsync(ctx.fs, ctx.root);
   } catch (err) {
     // Not acknowledged: take the claimed directory back so nothing half-made is left.
-    await fse.remove(dir).catch(() => undefined);
+    await ctx.fs.removeTree(dir).catch(() => undefined);
     throw ioError(err, `creating session ${slug}`);
   }
   cacheState(ctx, slug, { nextStep: 1 });
@@ -63,12 +62,12 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
 /** Creates exactly `slug`; an existing session is returned untouched (a directory without meta is finished). */
 export async function importSession(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null> {
   try {
-    fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
+    ctx.fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
   } catch (err) {
     if (errnoOf(err) !== 'EEXIST') throw ioError(err, `importing session ${slug}`);
     const existing = readDiskMeta(ctx, slug);
     if (existing !== null) return existing;
-    if (kindOf(sessionDir(ctx.root, slug)) !== 'dir') throw ioError(err, `importing session ${slug}`);
+    if (kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'dir') throw ioError(err, `importing session ${slug}`);
   }
   await finishCreate(ctx, slug, meta);
   return null;
@@ -104,9 +103,9 @@ export async function* sessionsBySeq(ctx: FsContext, prefix: SessionPrefix): Asy
 
 /** Reads metas of the directories whose names are handles starting with `namePrefix`, yielding between slices. */
 export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGenerator<StoredSession[]> {
-  let entries: fs.Dirent[];
+  let entries: Dirent[];
   try {
-    entries = await fs.promises.readdir(ctx.root, { withFileTypes: true });
+    entries = await ctx.fs.readdirTyped(ctx.root);
   } catch (err) {
     throw ioError(err, `listing ${ctx.root}`);
   }
@@ -139,9 +138,9 @@ export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: str
   const dir = sessionDir(ctx.root, slug);
   const trash = trashPath(ctx.root, slug);
   try {
-    if (kindOf(dir) !== 'dir' || kindOf(metaPath(ctx.root, slug)) !== 'file') return false;
+    if (kindOf(ctx.fs, dir) !== 'dir' || kindOf(ctx.fs, metaPath(ctx.root, slug)) !== 'file') return false;
     await ensureStoreDir(ctx, trashDir(ctx.root));
-    fs.renameSync(dir, trash);
+    ctx.fs.renameSync(dir, trash);
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return false;
     throw ioError(err, `deleting session ${slug}`);
@@ -149,11 +148,11 @@ export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: str
     ctx.sessions.delete(slug);
   }
   try {
-    if (ctx.durability === 'full') await fsyncDirAsync(ctx.root);
+    if (ctx.durability === 'full') await fsyncDirAsync(ctx.fs, ctx.root);
   } catch (err) {
     throw ioError(err, `deleting session ${slug}`);
   }
-  await fse.remove(trash).catch((err: unknown) => {
+  await ctx.fs.removeTree(trash).catch((err: unknown) => {
     ctx.logger.warn(`session ${slug} deleted, but its files remain in ${trash}: ${(err as Error).message}`);
   });
   await removeOwnedArchives(ctx, slug, archiveBase);

@@ -4,7 +4,6 @@
 // step. The directory fsync at `full` comes last. A failed fsync is never
 // followed by a link; a failed batch removes the steps it had linked.
 
-import fs from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { StepStoreError } from '../../errors.js';
 import type { MetaBump } from '../../meta/bump.js';
@@ -62,7 +61,7 @@ function listingOf(names: string[]): StepListing {
 async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
   let names: string[];
   try {
-    names = await fs.promises.readdir(sessionDir(ctx.root, slug));
+    names = await ctx.fs.readdir(sessionDir(ctx.root, slug));
   } catch (err) {
     if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
     throw ioError(err, `listing steps of ${slug}`);
@@ -85,11 +84,11 @@ async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
 }
 
 /** Links `temp` to the first free step number from the cached counter on; returns it. */
-function claimStep(dir: string, temp: string, state: SessionState): number {
+function claimStep(ctx: FsContext, dir: string, temp: string, state: SessionState): number {
   let step = state.nextStep;
   for (let taken = 1; ; taken++) {
     try {
-      fs.linkSync(temp, stepPath(dir, step));
+      ctx.fs.linkSync(temp, stepPath(dir, step));
       state.nextStep = step + 1;
       return step;
     } catch (err) {
@@ -97,13 +96,13 @@ function claimStep(dir: string, temp: string, state: SessionState): number {
     }
     // Another process appended: move on, rescanning now and then rather than probing one by one.
     step += 1;
-    if (taken % CLAIM_TRIES_BEFORE_RESCAN === 0) step = Math.max(step, listingOf(fs.readdirSync(dir)).highest + 1);
+    if (taken % CLAIM_TRIES_BEFORE_RESCAN === 0) step = Math.max(step, listingOf(ctx.fs.readdirSync(dir)).highest + 1);
   }
 }
 
 /** Takes back steps of a failed call: they were never acknowledged. */
-function unlinkSteps(dir: string, steps: number[]): void {
-  for (const step of steps) unlinkQuietly(stepPath(dir, step));
+function unlinkSteps(ctx: FsContext, dir: string, steps: number[]): void {
+  for (const step of steps) unlinkQuietly(ctx.fs, stepPath(dir, step));
 }
 
 function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
@@ -118,27 +117,27 @@ function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
 /** One step with every call inline: the cheapest path when nothing else is appending. */
 function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: SessionState, step: EncodedStep): number {
   const temp = tempPath(dir);
-  const fd = createFileSync(temp, Buffer.from(step.json, 'utf8'));
+  const fd = createFileSync(ctx.fs, temp, Buffer.from(step.json, 'utf8'));
   let number: number;
   try {
     try {
       if (ctx.durability !== 'none') {
-        fs.fdatasyncSync(fd);
+        ctx.fs.fdatasyncSync(fd);
         ctx.stats.syncs += 1;
       }
     } finally {
-      fs.closeSync(fd);
+      ctx.fs.closeSync(fd);
     }
-    number = claimStep(dir, temp, state);
+    number = claimStep(ctx, dir, temp, state);
   } finally {
-    unlinkQuietly(temp);
+    unlinkQuietly(ctx.fs, temp);
   }
   if (ctx.durability === 'full') {
     try {
-      fs.fsyncSync(dirFd);
+      ctx.fs.fsyncSync(dirFd);
       ctx.stats.syncs += 1;
     } catch (err) {
-      unlinkSteps(dir, [number]);
+      unlinkSteps(ctx, dir, [number]);
       throw err;
     }
   }
@@ -154,34 +153,34 @@ async function appendMany(ctx: FsContext, dir: string, dirFd: number, state: Ses
       try {
         for (const step of steps.slice(start, start + BATCH_CHUNK)) {
           const path = tempPath(dir);
-          temps.push({ path, fd: createFileSync(path, Buffer.from(step.json, 'utf8')) });
+          temps.push({ path, fd: createFileSync(ctx.fs, path, Buffer.from(step.json, 'utf8')) });
         }
         if (ctx.durability !== 'none') {
           // allSettled: no fd may be closed while an fsync on it is still running.
-          const synced = await Promise.allSettled(temps.map(({ fd }) => fdatasyncAsync(fd!)));
+          const synced = await Promise.allSettled(temps.map(({ fd }) => fdatasyncAsync(ctx.fs, fd!)));
           ctx.stats.syncs += temps.length;
           const failed = synced.find((result) => result.status === 'rejected');
           if (failed !== undefined) throw failed.reason;
         }
         for (const temp of temps) {
-          fs.closeSync(temp.fd!);
+          ctx.fs.closeSync(temp.fd!);
           temp.fd = null;
         }
-        for (const temp of temps) linked.push(claimStep(dir, temp.path, state));
+        for (const temp of temps) linked.push(claimStep(ctx, dir, temp.path, state));
       } finally {
         for (const temp of temps) {
-          if (temp.fd !== null) fs.closeSync(temp.fd);
-          unlinkQuietly(temp.path);
+          if (temp.fd !== null) ctx.fs.closeSync(temp.fd);
+          unlinkQuietly(ctx.fs, temp.path);
         }
       }
     }
     if (ctx.durability === 'full') {
-      await fsyncAsync(dirFd);
+      await fsyncAsync(ctx.fs, dirFd);
       ctx.stats.syncs += 1;
     }
     return linked;
   } catch (err) {
-    unlinkSteps(dir, linked);
+    unlinkSteps(ctx, dir, linked);
     throw err;
   }
 }
@@ -208,7 +207,7 @@ export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep
   } catch (err) {
     throw failure(ctx, slug, err);
   } finally {
-    if (dirFd !== null) fs.closeSync(dirFd);
+    if (dirFd !== null) ctx.fs.closeSync(dirFd);
     ctx.activeAppends -= 1;
   }
   ctx.stats.stepsWritten += numbers.length;
@@ -218,7 +217,7 @@ export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep
 
 function readStep(ctx: FsContext, dir: string, step: number, name?: string): RawStep {
   if (name !== undefined) return { step, problem: `non-canonical step name ${name}` };
-  const text = readRegularFileSync(stepPath(dir, step));
+  const text = readRegularFileSync(ctx.fs, stepPath(dir, step));
   ctx.stats.stepsRead += 1;
   if (typeof text === 'string') return { step, text };
   return { step, problem: text.problem === 'missing' ? 'step vanished while reading' : `step is a ${text.problem}` };

@@ -6,10 +6,11 @@ import type { ArchiveRecord } from '../../compact/archive.js';
 import type { MetaBump } from '../../meta/bump.js';
 import type { SessionPrefix, Slug } from '../../sessions/slug.js';
 import type { EncodedStep } from '../../sessions/validate.js';
-import type { ConversationMeta, StoreStats } from '../../types.js';
+import type { ConversationMeta, RepairReport, StoreStats } from '../../types.js';
 import * as archives from './archives.js';
 import type { RedisContext } from './context.js';
 import * as meta from './meta.js';
+import * as repairing from './repair.js';
 import * as sessions from './sessions.js';
 import * as steps from './steps.js';
 
@@ -70,6 +71,10 @@ export class RedisBackend implements Backend {
 
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean> {
     return sessions.deleteSession(this.#ctx, slug, archiveBase);
+  }
+
+  repair(dryRun: boolean): Promise<RepairReport> {
+    return repairing.repair(this.#ctx, dryRun);
   }
 
   stats(): StoreStats {

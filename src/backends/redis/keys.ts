@@ -77,3 +77,22 @@ export function archiveDirectoryKey(prefix: string, base: string): string {
 export function indexKey(prefix: string): string {
   return `${prefix}{index}:sessions`;
 }
+
+/** `prefix` with glob characters escaped, for SCAN MATCH (repair only; never on a hot path). */
+export function globPrefix(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** The handle of a session meta key `P{agent_sender}:s:<seq>:meta`, or null. */
+export function slugOfMetaKey(prefix: string, key: string): string | null {
+  if (!key.startsWith(prefix)) return null;
+  const match = /^\{([^{}]+)\}:s:(\d+):meta$/.exec(key.slice(prefix.length));
+  return match === null ? null : `${match[1]}_${match[2]}`;
+}
+
+/** The base of an archive directory key `P{arc:<base>}`, or null. */
+export function baseOfDirectoryKey(prefix: string, key: string): string | null {
+  if (!key.startsWith(prefix)) return null;
+  const match = /^\{arc:([^{}]+)\}$/.exec(key.slice(prefix.length));
+  return match === null ? null : match[1]!;
+}

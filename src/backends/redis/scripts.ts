@@ -159,3 +159,14 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'archived_at', ARGV[3], 'content',
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 `;
+
+/**
+ * KEYS: meta, steps. ARGV: steps counted, message count.
+ * Sets message_count unless steps were appended since they were counted; returns 1 when set.
+ */
+export const SET_COUNT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'message_count', ARGV[2])
+return 1
+`;

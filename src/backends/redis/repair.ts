@@ -1,0 +1,116 @@
+// repair() on Redis: every write is one atomic script, so there are no torn
+// steps or leftovers; what can drift is bookkeeping. This pass (the only user
+// of SCAN, never on a hot path) re-indexes sessions missing from the indexes,
+// drops index entries of sessions gone, recomputes message_count (after
+// updateMeta set it by hand), removes archives whose owner is gone, and
+// reports dangling markers.
+
+import { checkSteps, emptyReport } from '../../sessions/repair.js';
+import { toSlug, type Slug } from '../../sessions/slug.js';
+import type { RepairReport } from '../../types.js';
+import { getArchive } from './archives.js';
+import type { Reply } from './client.js';
+import { metaFromHash, toRecord, updatedMs, type RedisContext } from './context.js';
+import {
+  archiveKey,
+  baseOfDirectoryKey,
+  globPrefix,
+  indexKey,
+  pairKeysOf,
+  seqOf,
+  sessionKeys,
+  slugOfMetaKey,
+} from './keys.js';
+import { SET_COUNT } from './scripts.js';
+import { stepsAfter } from './steps.js';
+
+async function scanKeys(ctx: RedisContext, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = (await ctx.conn.read('', ['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [string, Reply[]];
+    cursor = String(next);
+    for (const key of batch) keys.push(String(key));
+  } while (cursor !== '0');
+  return keys;
+}
+
+async function repairSession(ctx: RedisContext, slug: Slug, report: RepairReport): Promise<void> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  let meta;
+  try {
+    meta = metaFromHash(await ctx.conn.read(keys.meta, ['HGETALL', keys.meta]));
+  } catch (err) {
+    report.corruptMetas.push({ handle: slug, reason: (err as Error).message });
+    return;
+  }
+  if (meta === null) return;
+  report.sessions += 1;
+  const pair = pairKeysOf(ctx.prefix, slug);
+  const index = indexKey(ctx.prefix);
+  const [inIndex, inPair] = await Promise.all([
+    ctx.conn.read(index, ['ZSCORE', index, slug]),
+    ctx.conn.read(pair.sessions, ['ZSCORE', pair.sessions, String(seqOf(slug))]),
+  ]);
+  if (inIndex === null) {
+    report.indexEntriesFixed.push(`added ${slug} to the list index`);
+    if (!report.dryRun) await ctx.conn.write(index, ['ZADD', index, String(updatedMs(meta)), slug]);
+  }
+  if (inPair === null) {
+    report.indexEntriesFixed.push(`added ${slug} to its pair's index`);
+    if (!report.dryRun) await ctx.conn.write(pair.sessions, ['ZADD', pair.sessions, String(seqOf(slug)), String(seqOf(slug))]);
+  }
+  const length = Number(await ctx.conn.read(keys.steps, ['LLEN', keys.steps]));
+  const messages = await checkSteps(slug, stepsAfter(ctx, slug, 0), async (name) => (await getArchive(ctx, name)) !== null, report);
+  if (meta.message_count === messages) return;
+  if (report.dryRun) {
+    report.countersFixed.push({ handle: slug, from: meta.message_count, to: messages });
+  } else if ((await ctx.conn.script(SET_COUNT, [keys.meta, keys.steps], [length, messages])) === 1) {
+    report.countersFixed.push({ handle: slug, from: meta.message_count, to: messages });
+  } else {
+    report.countersSkipped.push(slug); // appended to while we counted
+  }
+}
+
+/** Index entries whose session is gone. */
+async function pruneIndex(ctx: RedisContext, report: RepairReport): Promise<void> {
+  const index = indexKey(ctx.prefix);
+  for (const member of (await ctx.conn.read(index, ['ZRANGE', index, '0', '-1'])) as Reply[]) {
+    const slug = toSlug(String(member));
+    const gone = slug === null || (await ctx.conn.read(sessionKeys(ctx.prefix, slug).meta, ['EXISTS', sessionKeys(ctx.prefix, slug).meta])) === 0;
+    if (!gone) continue;
+    report.indexEntriesFixed.push(`removed ${String(member)} from the list index`);
+    if (!report.dryRun) await ctx.conn.write(index, ['ZREM', index, String(member)]);
+  }
+}
+
+/** Archives whose owner session is gone, and directory entries whose archive is missing. */
+async function repairArchives(ctx: RedisContext, report: RepairReport): Promise<void> {
+  for (const directory of await scanKeys(ctx, `${globPrefix(ctx.prefix)}{arc:*}`)) {
+    const base = baseOfDirectoryKey(ctx.prefix, directory);
+    if (base === null) continue;
+    const entries = toRecord(await ctx.conn.read(directory, ['HGETALL', directory]));
+    for (const [n, owner] of Object.entries(entries)) {
+      if (n === 'next') continue;
+      const slug = toSlug(owner);
+      const name = `${base}-${n}`;
+      const ownerMeta = slug === null ? null : sessionKeys(ctx.prefix, slug).meta;
+      if (slug !== null && ownerMeta !== null && (await ctx.conn.read(ownerMeta, ['EXISTS', ownerMeta])) === 1) continue;
+      report.orphanArchivesRemoved.push(name);
+      if (report.dryRun) continue;
+      if (slug !== null) await ctx.conn.write(archiveKey(ctx.prefix, slug, name), ['DEL', archiveKey(ctx.prefix, slug, name)]);
+      await ctx.conn.write(directory, ['HDEL', directory, n]);
+    }
+  }
+}
+
+export async function repair(ctx: RedisContext, dryRun: boolean): Promise<RepairReport> {
+  const report = emptyReport(dryRun);
+  for (const key of await scanKeys(ctx, `${globPrefix(ctx.prefix)}{*}:s:*:meta`)) {
+    const slug = toSlug(slugOfMetaKey(ctx.prefix, key) ?? '');
+    if (slug !== null) await repairSession(ctx, slug, report);
+  }
+  await pruneIndex(ctx, report);
+  await repairArchives(ctx, report);
+  return report;
+}
