@@ -12,6 +12,7 @@ import { deleteTests } from './delete.js';
 import { errorTests } from './errors.js';
 import type { Harness } from './harness.js';
 import { identityTests } from './identity.js';
+import { importTests } from './imports.js';
 import { largeTests } from './large.js';
 import { listTests } from './list.js';
 import { loadTests } from './load.js';
@@ -31,6 +32,7 @@ export function runConformance(name: string, harness: Harness): void {
     deleteTests(harness);
     compactTests(harness);
     errorTests(harness);
+    importTests(harness);
     concurrencyTests(harness);
     processTests(harness);
     largeTests(harness);
