@@ -48,6 +48,11 @@ export class Connection {
     this.#options = options;
   }
 
+  /** A Cluster client: a script may touch one slot only. */
+  get clustered(): boolean {
+    return isCluster(this.#client);
+  }
+
   static async open(url: string, options: ConnectionOptions): Promise<Connection> {
     const client = createClient({ url, RESP: 2 });
     client.on('error', () => {

@@ -7,6 +7,7 @@ import { decodeMetaObject } from '../../meta/codec.js';
 import { timeOf } from '../../meta/time.js';
 import type { ConversationMeta, Logger, StoreStats } from '../../types.js';
 import type { Connection, Reply } from './client.js';
+import { indexKey } from './keys.js';
 
 export interface RedisContext {
   conn: Connection;
@@ -17,6 +18,16 @@ export interface RedisContext {
 
 export function notFound(slug: string): StepStoreError {
   return new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
+}
+
+/** The list index as a script's last key on a standalone server; none on a Cluster (another slot). */
+export function indexKeys(ctx: RedisContext): string[] {
+  return ctx.conn.clustered ? [] : [indexKey(ctx.prefix)];
+}
+
+/** On a Cluster, the list index change a script could not make: `[command, ...args]` after the key. */
+export async function indexAfter(ctx: RedisContext, command: string, ...args: string[]): Promise<void> {
+  if (ctx.conn.clustered) await ctx.conn.write(indexKey(ctx.prefix), [command, indexKey(ctx.prefix), ...args]);
 }
 
 /** A fresh id for one write request, so a retry after a lost reply is recognised. */

@@ -11,7 +11,8 @@
 //   P{agent_sender}:s:<seq>:archives    SET of archive names the session owns
 //   P{agent_sender}:a:<archive>         HASH owner, archived_at, content
 //   P{arc:<base>}                       HASH next -> highest n, <n> -> owner handle
-//   P{index}:sessions                   ZSET handle -> updated_at (ms), for list
+//   P{index}:sessions                   ZSET handle -> updated_at (ms), for list; kept by the
+//                                       scripts on a standalone server, after them on a Cluster
 // Names inside keys are slugs, which hold only letters, digits and `-`, so no
 // name can reach another's keys or a glob; the prefix must not hold `{` or `}`.
 

@@ -4,8 +4,8 @@
 
 import type { Slug } from '../../sessions/slug.js';
 import type { ConversationMeta } from '../../types.js';
-import { metaFields, metaFromHash, updatedMs, type RedisContext } from './context.js';
-import { indexKey, sessionKeys } from './keys.js';
+import { indexAfter, indexKeys, metaFields, metaFromHash, updatedMs, type RedisContext } from './context.js';
+import { sessionKeys } from './keys.js';
 import { WRITE_META } from './scripts.js';
 
 export async function readMeta(ctx: RedisContext, slug: Slug): Promise<ConversationMeta | null> {
@@ -16,7 +16,7 @@ export async function readMeta(ctx: RedisContext, slug: Slug): Promise<Conversat
 export async function writeMeta(ctx: RedisContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const keys = sessionKeys(ctx.prefix, slug);
   const ms = updatedMs(meta);
-  await ctx.conn.script(WRITE_META, [keys.meta, keys.state], [ms, ...metaFields(meta)]);
+  await ctx.conn.script(WRITE_META, [keys.meta, keys.state, ...indexKeys(ctx)], [ms, slug, ...metaFields(meta)]);
   ctx.stats.metaWrites += 1;
-  await ctx.conn.write(indexKey(ctx.prefix), ['ZADD', indexKey(ctx.prefix), 'XX', String(ms), slug]);
+  await indexAfter(ctx, 'ZADD', 'XX', String(ms), slug);
 }

@@ -3,7 +3,9 @@
 // derived inside a script share the pair's hash tag. Scripts that write take a
 // request id and answer a retry of the same request without writing again.
 // Replies: a number or array on success; an error starting STEPSTORE_NOTFOUND
-// when the session does not exist.
+// when the session does not exist. On a standalone server the list index is
+// passed as the last key and kept in the same step; on a Cluster it lives in
+// another slot, so the key is left out and the caller updates it after.
 
 /** How many recent request ids a session or pair remembers for retries. */
 export const REMEMBERED_IDS = 1024;
@@ -18,8 +20,8 @@ end
 `;
 
 /**
- * KEYS: pair seq, pair sessions, pair creates.
- * ARGV: session key base (P{pair}:s:), request id, updated_ms, meta field/value pairs...
+ * KEYS: pair seq, pair sessions, pair creates, [list index].
+ * ARGV: session key base (P{pair}:s:), request id, updated_ms, handle prefix, meta field/value pairs...
  * Returns the new seq.
  */
 export const CREATE = `${REMEMBER}
@@ -29,17 +31,18 @@ local seq = redis.call('INCR', KEYS[1])
 -- A seq is never reused; should the counter ever lag an imported session, skip past it.
 while redis.call('EXISTS', ARGV[1] .. seq .. ':meta') == 1 do seq = redis.call('INCR', KEYS[1]) end
 local base = ARGV[1] .. seq .. ':'
-redis.call('HSET', base .. 'meta', unpack(ARGV, 4))
+redis.call('HSET', base .. 'meta', unpack(ARGV, 5))
 redis.call('HSET', base .. 'state', 'boundary', 0, 'updated_ms', ARGV[3])
 redis.call('ZADD', KEYS[2], seq, seq)
+if KEYS[4] then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4] .. seq) end
 remember(KEYS[3], seq, ARGV[2])
 return seq
 `;
 
 /**
- * KEYS: meta, steps, state, ids.
+ * KEYS: meta, steps, state, ids, [list index].
  * ARGV: request id, kinds (one char per step: b = boundary, m = message, e = other),
- *       messages to count, updated_at, updated_ms, step JSON...
+ *       messages to count, updated_at, updated_ms, handle, step JSON...
  * Returns the first step number written.
  */
 export const APPEND = `${REMEMBER}
@@ -48,7 +51,7 @@ local done = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if done then return tonumber(done) end
 local kinds = ARGV[2]
 local n = string.len(kinds)
-local last = redis.call('RPUSH', KEYS[2], unpack(ARGV, 6, 5 + n))
+local last = redis.call('RPUSH', KEYS[2], unpack(ARGV, 7, 6 + n))
 local first = last - n + 1
 for i = n, 1, -1 do
   if string.sub(kinds, i, i) == 'b' then
@@ -64,6 +67,7 @@ if messages > 0 then
   if ms > previous then
     redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
     redis.call('HSET', KEYS[3], 'updated_ms', ARGV[5])
+    if KEYS[5] then redis.call('ZADD', KEYS[5], 'XX', 'GT', ARGV[5], ARGV[6]) end
   end
 end
 remember(KEYS[4], first, ARGV[1])
@@ -95,8 +99,8 @@ return step
 `;
 
 /**
- * KEYS: meta, steps, state, ids, session archives set, pair sessions, pair deletes.
- * ARGV: request id, seq, archive key base (P{pair}:a:).
+ * KEYS: meta, steps, state, ids, session archives set, pair sessions, pair deletes, [list index].
+ * ARGV: request id, seq, archive key base (P{pair}:a:), handle.
  * Returns the names of the archives removed with the session, or nil when there was no session.
  */
 export const DELETE = `${REMEMBER}
@@ -106,32 +110,35 @@ local names = redis.call('SMEMBERS', KEYS[5])
 for _, name in ipairs(names) do redis.call('DEL', ARGV[3] .. name) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('ZREM', KEYS[6], ARGV[2])
+if KEYS[8] then redis.call('ZREM', KEYS[8], ARGV[4]) end
 remember(KEYS[7], tonumber(ARGV[2]), ARGV[1])
 return names
 `;
 
 /**
- * KEYS: meta, state. ARGV: updated_ms, meta field/value pairs...
+ * KEYS: meta, state, [list index]. ARGV: updated_ms, handle, meta field/value pairs...
  * Replaces the meta of an existing session.
  */
 export const WRITE_META = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[2], 'updated_ms', ARGV[1])
+if KEYS[3] then redis.call('ZADD', KEYS[3], 'XX', ARGV[1], ARGV[2]) end
 return 1
 `;
 
 /**
- * KEYS: pair seq, pair sessions, meta, state. ARGV: seq, updated_ms, meta field/value pairs...
+ * KEYS: pair seq, pair sessions, meta, state, [list index]. ARGV: seq, updated_ms, handle, meta field/value pairs...
  * Creates the session under exactly this seq; when it exists, returns its meta hash and writes nothing.
  */
 export const IMPORT_SESSION = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return redis.call('HGETALL', KEYS[3]) end
-redis.call('HSET', KEYS[3], unpack(ARGV, 3))
+redis.call('HSET', KEYS[3], unpack(ARGV, 4))
 redis.call('HSET', KEYS[4], 'boundary', 0, 'updated_ms', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if KEYS[5] then redis.call('ZADD', KEYS[5], ARGV[2], ARGV[3]) end
 return false
 `;
 

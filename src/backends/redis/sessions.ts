@@ -7,27 +7,23 @@ import { archiveNumber } from '../../compact/archive.js';
 import { slugOf, toSlug, type SessionPrefix, type Slug } from '../../sessions/slug.js';
 import type { ConversationMeta } from '../../types.js';
 import type { Reply } from './client.js';
-import { metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
+import { indexAfter, indexKeys, metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
 import { archiveDirectoryKey, indexKey, pairKeys, pairKeysOf, seqOf, sessionKeys } from './keys.js';
 import { CREATE, DELETE, IMPORT_SESSION } from './scripts.js';
 
 /** Metas fetched at once while listing. */
 const LIST_PAGE = 256;
 
-async function addToIndex(ctx: RedisContext, slug: Slug, meta: ConversationMeta): Promise<void> {
-  await ctx.conn.write(indexKey(ctx.prefix), ['ZADD', indexKey(ctx.prefix), String(updatedMs(meta)), slug]);
-}
-
 export async function createSession(ctx: RedisContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
   const pair = pairKeys(ctx.prefix, prefix);
   const seq = (await ctx.conn.script(
     CREATE,
-    [pair.seq, pair.sessions, pair.creates],
-    [pair.sessionBase, requestId(), updatedMs(meta), ...metaFields(meta)],
+    [pair.seq, pair.sessions, pair.creates, ...indexKeys(ctx)],
+    [pair.sessionBase, requestId(), updatedMs(meta), prefix, ...metaFields(meta)],
   )) as number;
   const slug = slugOf(prefix, seq);
   ctx.stats.metaWrites += 1;
-  await addToIndex(ctx, slug, meta);
+  await indexAfter(ctx, 'ZADD', String(updatedMs(meta)), slug);
   return slug;
 }
 
@@ -83,14 +79,14 @@ export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: 
   const pair = pairKeysOf(ctx.prefix, slug);
   const removed = (await ctx.conn.script(
     DELETE,
-    [keys.meta, keys.steps, keys.state, keys.ids, keys.archives, pair.sessions, pair.deletes],
-    [requestId(), seqOf(slug), pair.archiveBase],
+    [keys.meta, keys.steps, keys.state, keys.ids, keys.archives, pair.sessions, pair.deletes, ...indexKeys(ctx)],
+    [requestId(), seqOf(slug), pair.archiveBase, slug],
   )) as Reply[] | null;
   if (removed === null) return false;
   const directory = archiveDirectoryKey(ctx.prefix, archiveBase);
   const numbers = removed.map((name) => archiveNumber(String(name), archiveBase)).filter((n) => n !== null);
   if (numbers.length > 0) await ctx.conn.write(directory, ['HDEL', directory, ...numbers.map(String)]);
-  await ctx.conn.write(indexKey(ctx.prefix), ['ZREM', indexKey(ctx.prefix), slug]);
+  await indexAfter(ctx, 'ZREM', slug);
   return true;
 }
 
@@ -99,11 +95,11 @@ export async function importSession(ctx: RedisContext, slug: Slug, meta: Convers
   const pair = pairKeysOf(ctx.prefix, slug);
   const existing = await ctx.conn.script(
     IMPORT_SESSION,
-    [pair.seq, pair.sessions, keys.meta, keys.state],
-    [seqOf(slug), updatedMs(meta), ...metaFields(meta)],
+    [pair.seq, pair.sessions, keys.meta, keys.state, ...indexKeys(ctx)],
+    [seqOf(slug), updatedMs(meta), slug, ...metaFields(meta)],
   );
   if (existing !== null) return metaFromHash(existing);
   ctx.stats.metaWrites += 1;
-  await addToIndex(ctx, slug, meta);
+  await indexAfter(ctx, 'ZADD', String(updatedMs(meta)), slug);
   return null;
 }

@@ -8,8 +8,8 @@ import { timeOf } from '../../meta/time.js';
 import type { Slug } from '../../sessions/slug.js';
 import type { EncodedStep } from '../../sessions/validate.js';
 import type { Reply } from './client.js';
-import { notFound, requestId, type RedisContext } from './context.js';
-import { indexKey, sessionKeys } from './keys.js';
+import { indexAfter, indexKeys, notFound, requestId, type RedisContext } from './context.js';
+import { sessionKeys } from './keys.js';
 import { APPEND } from './scripts.js';
 
 /** Steps per append script (Lua's unpack has a limit); a bigger batch becomes several scripts. */
@@ -33,13 +33,13 @@ export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedS
     const messages = bump === null ? 0 : chunk.filter((step) => step.kind === 'entry').length;
     const first = (await ctx.conn.script(
       APPEND,
-      [keys.meta, keys.steps, keys.state, keys.ids],
-      [requestId(), kinds, messages, at, ms, ...chunk.map((step) => step.json)],
+      [keys.meta, keys.steps, keys.state, keys.ids, ...indexKeys(ctx)],
+      [requestId(), kinds, messages, at, ms, slug, ...chunk.map((step) => step.json)],
     )) as number;
     for (let i = 0; i < chunk.length; i++) numbers.push(first + i);
   }
+  if (bump !== null) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
   ctx.stats.stepsWritten += numbers.length;
-  if (bump !== null) await ctx.conn.write(indexKey(ctx.prefix), ['ZADD', indexKey(ctx.prefix), 'XX', 'GT', String(ms), slug]);
   return numbers;
 }
 
