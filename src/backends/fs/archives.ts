@@ -4,7 +4,8 @@
 // it is written. crabtalk and listSessions skip the dot-folder.
 
 import { archiveNumber, decodeArchive, encodeArchive, type ArchiveRecord } from '../../compact/archive.js';
-import type { Slug } from '../../sessions/slug.js';
+import { StepStoreError } from '../../errors.js';
+import { toSlug, type Slug } from '../../sessions/slug.js';
 import { encodeMarker } from '../../sessions/validate.js';
 import { ioError, type FsContext } from './context.js';
 import {
@@ -13,11 +14,12 @@ import {
   errnoOf,
   fsyncDirAsync,
   fdatasyncAsync,
+  kindOf,
   readRegularFileSync,
   unlinkQuietly,
 } from './durable.js';
 import { verifySession } from './meta.js';
-import { archivePath, archivesDir, storeDir, tempPath } from './paths.js';
+import { archivePath, archivesDir, metaPath, sessionDir, storeDir, tempPath } from './paths.js';
 import { appendSteps } from './steps.js';
 
 /** Creates `.stepstore/` and one of its folders, mode 0700, durably; remembered once done. */
@@ -34,18 +36,22 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
       await fsyncDirAsync(ctx.fs, container);
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
+      // Ours only if it is a real directory: a planted symlink would lead writes out of the root.
+      if (kindOf(ctx.fs, path) !== 'dir') {
+        throw new StepStoreError('UNSAFE_ROOT', `refusing ${path}: it is not a directory of this store (a symlink?)`);
+      }
     }
   }
   ctx.readyDirs.add(dir);
 }
 
+/** The archives folder, when it is a real directory (never followed through a symlink). */
+function archivesPresent(ctx: FsContext): boolean {
+  return kindOf(ctx.fs, archivesDir(ctx.root)) === 'dir';
+}
+
 async function archiveNames(ctx: FsContext): Promise<string[]> {
-  try {
-    return await ctx.fs.readdir(archivesDir(ctx.root));
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return [];
-    throw err;
-  }
+  return archivesPresent(ctx) ? ctx.fs.readdir(archivesDir(ctx.root)) : [];
 }
 
 /** Writes `record` to a temp file in the archives folder, fsynced; returns its path. */
@@ -88,7 +94,12 @@ async function storeArchive(
       }
     }
     unlinkQuietly(ctx.fs, temp);
-    await fsyncDirAsync(ctx.fs, archivesDir(ctx.root));
+    try {
+      await fsyncDirAsync(ctx.fs, archivesDir(ctx.root));
+    } catch (err) {
+      unlinkQuietly(ctx.fs, archivePath(ctx.root, name)); // not durable, so not stored
+      throw err;
+    }
     ctx.stats.syncs += 1;
     return name;
   } catch (err) {
@@ -111,11 +122,16 @@ async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord): 
   return name!;
 }
 
-/** The archive first, durably; only then the marker naming it. */
+/** The archive first, durably; only then the marker naming it. A marker that fails takes its archive back. */
 export async function compact(ctx: FsContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
   verifySession(ctx, slug);
   const name = await putArchive(ctx, base, record);
-  await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null);
+  try {
+    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null);
+  } catch (err) {
+    unlinkQuietly(ctx.fs, archivePath(ctx.root, name));
+    throw err;
+  }
   return name;
 }
 
@@ -128,6 +144,7 @@ export async function importArchive(ctx: FsContext, name: string, record: Archiv
 export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveRecord | null> {
   let text: ReturnType<typeof readRegularFileSync>;
   try {
+    if (!archivesPresent(ctx)) return null;
     text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name));
   } catch (err) {
     throw ioError(err, `reading archive ${name}`);
@@ -138,7 +155,14 @@ export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveR
   }
   const record = decodeArchive(text);
   if (record === null) ctx.logger.warn(`ignoring archive ${name}: not an archive record`, { archive: name });
-  return record;
+  // An archive lives as long as its owner: once the session is deleted (renamed away, in one step),
+  // its archives are gone too, even while their files wait for removal or repair().
+  return record !== null && ownerExists(ctx, record) ? record : null;
+}
+
+function ownerExists(ctx: FsContext, record: ArchiveRecord): boolean {
+  const owner = toSlug(record.owner);
+  return owner !== null && kindOf(ctx.fs, sessionDir(ctx.root, owner)) === 'dir' && kindOf(ctx.fs, metaPath(ctx.root, owner)) === 'file';
 }
 
 /** Removes the archives `{base}-{n}` whose record names `owner`; others sharing the base stay. */

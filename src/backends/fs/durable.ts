@@ -146,6 +146,14 @@ export async function fsyncDirAsync(io: FsLayer, dir: string): Promise<void> {
   }
 }
 
+export function closeQuietly(io: FsLayer, fd: number): void {
+  try {
+    io.closeSync(fd);
+  } catch {
+    // Nothing was written through this descriptor that depends on it.
+  }
+}
+
 export function unlinkQuietly(io: FsLayer, path: string): void {
   try {
     io.unlinkSync(path);

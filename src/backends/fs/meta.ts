@@ -100,21 +100,31 @@ export async function readMeta(ctx: FsContext, slug: Slug): Promise<Conversation
   return disk === null ? null : withPending(ctx, slug, disk);
 }
 
-/** Replaces meta: checks it is not a symlink, writes atomically, fsyncs the directory at `full`. */
+/**
+ * Replaces meta: checks it is not a symlink, writes atomically, fsyncs the
+ * directory at `full`. When that last fsync fails, the previous meta is put
+ * back (best effort) before rejecting, so a failed write leaves no visible change.
+ */
 async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
+  const path = metaPath(ctx.root, slug);
   try {
     if (kindOf(ctx.fs, dir) !== 'dir') throw notFound(slug);
-    const existing = kindOf(ctx.fs, metaPath(ctx.root, slug));
+    const existing = kindOf(ctx.fs, path);
     if (existing !== 'file' && existing !== 'missing') {
       throw new StepStoreError('CORRUPT_META', `meta of ${slug} is not a regular file`);
     }
-    await ctx.fs.replaceFile(metaPath(ctx.root, slug), Buffer.from(encodeMeta(meta), 'utf8'));
+    const previous = existing === 'file' ? readRegularFileSync(ctx.fs, path) : null;
+    await ctx.fs.replaceFile(path, Buffer.from(encodeMeta(meta), 'utf8'));
     ctx.stats.metaWrites += 1;
     ctx.stats.syncs += 1;
-    if (ctx.durability === 'full') {
+    if (ctx.durability !== 'full') return;
+    try {
       await fsyncDirAsync(ctx.fs, dir);
       ctx.stats.syncs += 1;
+    } catch (err) {
+      if (typeof previous === 'string') await ctx.fs.replaceFile(path, Buffer.from(previous, 'utf8')).catch(() => undefined);
+      throw err;
     }
   } catch (err) {
     throw ioError(err, `writing meta of ${slug}`);
@@ -159,21 +169,35 @@ async function withLock(ctx: FsContext, slug: Slug, waitMs: number, write: () =>
   }
 }
 
-/** Waits for a meta write under way and drops the pending bumps: what follows supersedes them. */
-export async function settle(ctx: FsContext, slug: Slug): Promise<void> {
+/**
+ * Waits for a meta write under way and takes the pending bumps out: what
+ * follows supersedes them. Returns them, for `restorePending` should it fail.
+ */
+export async function settle(ctx: FsContext, slug: Slug): Promise<MetaBump | undefined> {
   await ctx.meta.inflight.get(slug)?.done;
+  const pending = ctx.meta.pending.get(slug);
   ctx.meta.pending.delete(slug);
+  return pending;
+}
+
+/** Puts back bumps `settle` took, when what was to supersede them did not happen. */
+export function restorePending(ctx: FsContext, slug: Slug, bump: MetaBump | undefined): void {
+  if (bump !== undefined) queueBump(ctx, slug, bump);
 }
 
 export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
-  await settle(ctx, slug);
+  const pending = await settle(ctx, slug);
   let locked: boolean;
   try {
     locked = await withLock(ctx, slug, LOCK_WAIT_MS, () => replaceMeta(ctx, slug, meta));
   } catch (err) {
+    restorePending(ctx, slug, pending);
     throw ioError(err, `writing meta of ${slug}`);
   }
-  if (!locked) throw new StepStoreError('IO_ERROR', `meta of ${slug} stayed locked by another process`);
+  if (!locked) {
+    restorePending(ctx, slug, pending);
+    throw new StepStoreError('IO_ERROR', `meta of ${slug} stayed locked by another process`);
+  }
 }
 
 /** Sets message_count to `count` under the meta lock (repair); false when the lock stayed busy or the meta is gone. */

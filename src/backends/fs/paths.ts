@@ -19,6 +19,11 @@ const STEP_DIGITS = 6;
 /** Longer numbers are not steps: they could not be counted exactly. */
 const MAX_STEP_DIGITS = 15;
 
+/** The directory holding `dir` (the root's own parents, when the root is created). */
+export function parentDir(dir: string): string {
+  return path.dirname(path.resolve(dir));
+}
+
 export function sessionDir(root: string, slug: Slug): string {
   return path.join(root, slug);
 }

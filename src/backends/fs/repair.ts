@@ -109,7 +109,7 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
   if (meta === null) {
     const steps = names.filter((name) => parseStepName(name) !== null).length;
     if (steps > 0) {
-      report.incompleteSessions.push({ name: slug, action: 'kept', reason: `${steps} steps but no meta: its agent and sender are unknown` });
+      report.incompleteSessions.push({ name: slug, action: 'kept', reason: `${steps} step${steps === 1 ? '' : 's'} but no meta: its agent and sender are unknown` });
     } else if (idle > GRACE_MS) {
       // A create that crashed between claiming the directory and writing meta.
       report.incompleteSessions.push({ name: slug, action: 'removed', reason: 'empty and without meta' });

@@ -4,14 +4,22 @@
 import type { Stats } from 'node:fs';
 import { StepStoreError } from '../../errors.js';
 import { ioError } from './context.js';
-import { DIR_MODE, errnoOf, type FsLayer } from './durable.js';
+import { DIR_MODE, errnoOf, fsyncDirAsync, kindOf, type FsLayer } from './durable.js';
+import { parentDir } from './paths.js';
+
+/** `dir` and those of its ancestors that do not exist yet, outermost first. */
+function missingDirs(io: FsLayer, dir: string): string[] {
+  const missing: string[] = [];
+  for (let at = dir; kindOf(io, at) === 'missing' && parentDir(at) !== at; at = parentDir(at)) missing.unshift(at);
+  return missing;
+}
 
 function unsafeRoot(root: string, why: string): StepStoreError {
   return new StepStoreError('UNSAFE_ROOT', `refusing sessions root ${root}: ${why}`);
 }
 
 /**
- * Creates the root (mode 0700) when missing. Refuses a root that is a symlink,
+ * Creates the root (mode 0700) when missing, durably. Refuses a root that is a symlink,
  * not a directory, writable by group or others, or owned by another user.
  */
 export async function vetRoot(io: FsLayer, root: string): Promise<void> {
@@ -21,8 +29,11 @@ export async function vetRoot(io: FsLayer, root: string): Promise<void> {
   } catch (err) {
     if (errnoOf(err) !== 'ENOENT') throw ioError(err, `checking sessions root ${root}`);
     try {
+      const created = missingDirs(io, root);
       await io.ensureDir(root, DIR_MODE);
       io.chmodSync(root, DIR_MODE);
+      // Each new directory exists for good only once the entry naming it is fsynced in its parent.
+      for (const dir of created) await fsyncDirAsync(io, parentDir(dir));
       stat = io.lstatSync(root);
     } catch (cause) {
       throw ioError(cause, `creating sessions root ${root}`);

@@ -11,7 +11,7 @@ import type { ConversationMeta } from '../../types.js';
 import { removeOwnedArchives, ensureStoreDir } from './archives.js';
 import { ioError, cacheState, type FsContext } from './context.js';
 import { DIR_MODE, errnoOf, fsyncDirAsync, kindOf } from './durable.js';
-import { readDiskMeta, settle, withPending, writeNewMeta } from './meta.js';
+import { readDiskMeta, restorePending, settle, withPending, writeNewMeta } from './meta.js';
 import { metaPath, sessionDir, trashDir, trashPath } from './paths.js';
 import { SLICE_MS } from './steps.js';
 
@@ -134,27 +134,30 @@ export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGe
  * fail with SESSION_NOT_FOUND.
  */
 export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: string): Promise<boolean> {
-  await settle(ctx, slug);
+  const pending = await settle(ctx, slug);
   const dir = sessionDir(ctx.root, slug);
   const trash = trashPath(ctx.root, slug);
   try {
-    if (kindOf(ctx.fs, dir) !== 'dir' || kindOf(ctx.fs, metaPath(ctx.root, slug)) !== 'file') return false;
+    if (kindOf(ctx.fs, dir) !== 'dir' || kindOf(ctx.fs, metaPath(ctx.root, slug)) !== 'file') {
+      restorePending(ctx, slug, pending);
+      return false;
+    }
     await ensureStoreDir(ctx, trashDir(ctx.root));
     ctx.fs.renameSync(dir, trash);
   } catch (err) {
+    restorePending(ctx, slug, pending);
     if (errnoOf(err) === 'ENOENT') return false;
     throw ioError(err, `deleting session ${slug}`);
   } finally {
     ctx.sessions.delete(slug);
   }
-  try {
-    if (ctx.durability === 'full') await fsyncDirAsync(ctx.fs, ctx.root);
-  } catch (err) {
-    throw ioError(err, `deleting session ${slug}`);
+  // The session is gone for every process now; nothing below can undo that, so its failures are warnings.
+  const warn = (what: string, err: unknown) =>
+    ctx.logger.warn(`session ${slug} deleted, but ${what}: ${(err as Error).message}`, { session: slug });
+  if (ctx.durability === 'full') {
+    await fsyncDirAsync(ctx.fs, ctx.root).catch((err: unknown) => warn('the deletion may not survive a power loss', err));
   }
-  await ctx.fs.removeTree(trash).catch((err: unknown) => {
-    ctx.logger.warn(`session ${slug} deleted, but its files remain in ${trash}: ${(err as Error).message}`);
-  });
-  await removeOwnedArchives(ctx, slug, archiveBase);
+  await ctx.fs.removeTree(trash).catch((err: unknown) => warn(`its files remain in ${trash} until repair()`, err));
+  await removeOwnedArchives(ctx, slug, archiveBase).catch((err: unknown) => warn('its archives remain until repair()', err));
   return true;
 }

@@ -15,6 +15,7 @@ import {
   createFileSync,
   errnoOf,
   fdatasyncAsync,
+  closeQuietly,
   fsyncAsync,
   readRegularFileSync,
   unlinkQuietly,
@@ -207,7 +208,8 @@ export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep
   } catch (err) {
     throw failure(ctx, slug, err);
   } finally {
-    if (dirFd !== null) ctx.fs.closeSync(dirFd);
+    // Closing a directory read-only cannot lose data: a failure here must not turn a done append into a rejection.
+    if (dirFd !== null) closeQuietly(ctx.fs, dirFd);
     ctx.activeAppends -= 1;
   }
   ctx.stats.stepsWritten += numbers.length;

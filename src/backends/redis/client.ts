@@ -24,6 +24,9 @@ export interface ConnectionOptions {
   waitForAof: { replicas: number; timeoutMs: number } | null;
 }
 
+/** How long opening a store waits for the server to answer. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 const isCluster = (client: RedisLike) => 'getSlotMaster' in client;
 
 /** A failure of the connection (worth a retry), as opposed to an error reply or a closed client. */
@@ -54,12 +57,22 @@ export class Connection {
   }
 
   static async open(url: string, options: ConnectionOptions): Promise<Connection> {
-    const client = createClient({ url, RESP: 2 });
+    let connected = false;
+    const client = createClient({
+      url,
+      RESP: 2,
+      socket: {
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        // Fail fast when the server is not there at all; once connected, keep reconnecting.
+        reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(20 * 2 ** retries, 500) : cause),
+      },
+    });
     client.on('error', () => {
       // Reconnects are automatic; failed commands reject and are retried or reported.
     });
     try {
       await client.connect();
+      connected = true;
     } catch (err) {
       throw new StepStoreError('IO_ERROR', `cannot connect to Redis at ${url}: ${(err as Error).message}`, { cause: err });
     }
