@@ -5,6 +5,7 @@ export { openStore, Store } from './store.js';
 export type { StoreOptions, CommonOptions } from './store.js';
 export type { FsLayer } from './backends/fs/durable.js';
 export { senderSlug } from './sessions/slug.js';
+export { stepKindOf } from './sessions/step-line.js';
 export { migrate } from './migrate.js';
 export type { MigrateProgress, MigrateReport } from './migrate.js';
 export { StepStoreError, isStepStoreError, ERROR_CODES } from './errors.js';

@@ -67,6 +67,8 @@ export interface SessionSnapshot {
 
 export interface StepRecord {
   step: number;
+  /** How the step reads back (crabtalk's first-match order). */
+  kind: StepKind;
   line: StepLine;
 }
 

@@ -75,7 +75,7 @@ export async function readSteps(
         skipStep(null, ctx.logger, slug, raw.step, classified.reason);
         continue;
       }
-      records.push({ step: raw.step, line: classified.line });
+      records.push({ step: raw.step, kind: classified.kind, line: classified.line });
       if (records.length >= limit) return records;
     }
   }

@@ -28,6 +28,11 @@ export function classifyValue(value: unknown): Classified {
   return { kind: null, reason: 'matches no step shape' };
 }
 
+/** What kind of step `value` would be stored and read back as; null when it matches no StepLine shape. */
+export function stepKindOf(value: unknown): StepKind | null {
+  return classifyValue(value).kind;
+}
+
 export function classifyStep(text: string): Classified {
   let value: unknown;
   try {

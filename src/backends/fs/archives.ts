@@ -37,9 +37,9 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
       // Ours only if it is a real directory: a planted symlink would lead writes out of the root.
-      if (kindOf(ctx.fs, path) !== 'dir') {
-        throw new StepStoreError('UNSAFE_ROOT', `refusing ${path}: it is not a directory of this store (a symlink?)`);
-      }
+      const stat = ctx.fs.lstatSync(path);
+      if (stat.isSymbolicLink()) throw new StepStoreError('UNSAFE_ROOT', `refusing ${path}: it is a symlink`);
+      if (!stat.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
     }
   }
   ctx.readyDirs.add(dir);

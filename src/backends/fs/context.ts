@@ -14,13 +14,18 @@ const MAX_CACHED_SESSIONS = 4096;
 export interface SessionState {
   /** The number the next append tries first; only ever grows. */
   nextStep: number;
+  /** The session's created_at: which session of this name the bumps belong to (null: meta unreadable). */
+  createdAt: string | null;
 }
+
+/** A bump, and the session (by created_at) it counts for: never another session reusing the name. */
+export type PendingBump = MetaBump & { createdAt: string | null };
 
 export interface PendingMeta {
   /** Bumps acknowledged but not yet written to meta. */
-  pending: Map<Slug, MetaBump>;
+  pending: Map<Slug, PendingBump>;
   /** Meta writes under way: their bump, the meta being written once read, and when it is done. */
-  inflight: Map<Slug, { bump: MetaBump; target: ConversationMeta | null; done: Promise<void> }>;
+  inflight: Map<Slug, { bump: PendingBump; target: ConversationMeta | null; done: Promise<void> }>;
   timer: NodeJS.Timeout | null;
 }
 

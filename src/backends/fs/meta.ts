@@ -6,12 +6,13 @@
 // meta holds `<slug>/.meta.lock`, so processes bumping one session never lose
 // each other's counts.
 
-import { StepStoreError } from '../../errors.js';
-import { applyBump, mergeBumps, type MetaBump } from '../../meta/bump.js';
+import { StepStoreError, isStepStoreError } from '../../errors.js';
+import { applyBump, mergeBumps } from '../../meta/bump.js';
 import { decodeMeta, encodeMeta } from '../../meta/codec.js';
+import { sameInstant } from '../../meta/time.js';
 import type { Slug } from '../../sessions/slug.js';
 import type { ConversationMeta } from '../../types.js';
-import { ioError, type FsContext } from './context.js';
+import { ioError, type FsContext, type PendingBump } from './context.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OPEN_DIR, createLockSync, errnoOf, fsyncDirAsync, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { metaLockPath, metaPath, sessionDir } from './paths.js';
@@ -170,19 +171,30 @@ async function withLock(ctx: FsContext, slug: Slug, waitMs: number, write: () =>
 }
 
 /**
- * Waits for a meta write under way and takes the pending bumps out: what
- * follows supersedes them. Returns them, for `restorePending` should it fail.
+ * Takes the pending bumps out and waits until no meta write is under way
+ * (one that fails puts its bump back: taken too): what follows supersedes
+ * them. Returns them, for `restorePending` should that fail.
  */
-export async function settle(ctx: FsContext, slug: Slug): Promise<MetaBump | undefined> {
-  await ctx.meta.inflight.get(slug)?.done;
-  const pending = ctx.meta.pending.get(slug);
-  ctx.meta.pending.delete(slug);
-  return pending;
+export async function settle(ctx: FsContext, slug: Slug): Promise<PendingBump | undefined> {
+  let taken: PendingBump | undefined;
+  for (;;) {
+    const pending = ctx.meta.pending.get(slug);
+    ctx.meta.pending.delete(slug);
+    if (pending !== undefined) taken = taken === undefined ? pending : mergePending(taken, pending);
+    const inflight = ctx.meta.inflight.get(slug);
+    if (inflight === undefined) return taken;
+    await inflight.done;
+  }
 }
 
 /** Puts back bumps `settle` took, when what was to supersede them did not happen. */
-export function restorePending(ctx: FsContext, slug: Slug, bump: MetaBump | undefined): void {
+export function restorePending(ctx: FsContext, slug: Slug, bump: PendingBump | undefined): void {
   if (bump !== undefined) queueBump(ctx, slug, bump);
+}
+
+/** Two bumps of one session add up; a bump for a newer session of the same name replaces the older one's. */
+function mergePending(older: PendingBump, newer: PendingBump): PendingBump {
+  return older.createdAt === newer.createdAt ? { ...mergeBumps(older, newer), createdAt: newer.createdAt } : newer;
 }
 
 export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
@@ -212,9 +224,9 @@ export async function setMessageCount(ctx: FsContext, slug: Slug, count: number)
   return locked && written;
 }
 
-export function queueBump(ctx: FsContext, slug: Slug, bump: MetaBump): void {
+export function queueBump(ctx: FsContext, slug: Slug, bump: PendingBump): void {
   const pending = ctx.meta.pending.get(slug);
-  ctx.meta.pending.set(slug, pending === undefined ? bump : mergeBumps(pending, bump));
+  ctx.meta.pending.set(slug, pending === undefined ? bump : mergePending(pending, bump));
   armFlush(ctx, FLUSH_DELAY_MS);
 }
 
@@ -239,10 +251,10 @@ async function flushSession(ctx: FsContext, slug: Slug, closing: boolean): Promi
   ctx.meta.pending.delete(slug);
   const putBack = (delay: number) => {
     const since = ctx.meta.pending.get(slug);
-    ctx.meta.pending.set(slug, since === undefined ? bump : mergeBumps(bump, since));
+    ctx.meta.pending.set(slug, since === undefined ? bump : mergePending(bump, since));
     armFlush(ctx, delay);
   };
-  const entry: { bump: MetaBump; target: ConversationMeta | null; done: Promise<void> } = { bump, target: null, done: Promise.resolve() };
+  const entry: { bump: PendingBump; target: ConversationMeta | null; done: Promise<void> } = { bump, target: null, done: Promise.resolve() };
   // Until the write lands, this store's readers see the meta being written (the bump applied).
   ctx.meta.inflight.set(slug, entry);
   const finished = () => {
@@ -250,7 +262,8 @@ async function flushSession(ctx: FsContext, slug: Slug, closing: boolean): Promi
   };
   const write = async () => {
     const disk = readDiskMeta(ctx, slug);
-    if (disk === null) return; // deleted meanwhile: nothing to count
+    // Deleted meanwhile, or deleted and created anew under the same name: nothing of this bump to count.
+    if (disk === null || (bump.createdAt !== null && !sameInstant(disk.created_at, bump.createdAt))) return;
     entry.target = applyBump(disk, bump);
     await replaceMeta(ctx, slug, entry.target);
   };
@@ -263,7 +276,8 @@ async function flushSession(ctx: FsContext, slug: Slug, closing: boolean): Promi
     (err: unknown) => {
       finished();
       ctx.logger.warn(`meta bump of ${slug} not written: ${(err as Error).message}`, { session: slug });
-      if (!closing && !(err instanceof StepStoreError && err.code === 'CORRUPT_META')) putBack(RETRY_DELAY_MS);
+      // A session gone or unreadable will not become countable by retrying.
+      if (!closing && !isStepStoreError(err, 'CORRUPT_META') && !isStepStoreError(err, 'SESSION_NOT_FOUND')) putBack(RETRY_DELAY_MS);
     },
   );
   await entry.done;

@@ -56,7 +56,7 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
     await ctx.fs.removeTree(dir).catch(() => undefined);
     throw ioError(err, `creating session ${slug}`);
   }
-  cacheState(ctx, slug, { nextStep: 1 });
+  cacheState(ctx, slug, { nextStep: 1, createdAt: meta.created_at });
 }
 
 /** Creates exactly `slug`; an existing session is returned untouched (a directory without meta is finished). */

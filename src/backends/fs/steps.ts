@@ -20,7 +20,7 @@ import {
   readRegularFileSync,
   unlinkQuietly,
 } from './durable.js';
-import { openSession, queueBump } from './meta.js';
+import { openSession, queueBump, readDiskMeta } from './meta.js';
 import { parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
 
 /** Steps written per round of a batch: temps, then their fsyncs together, then links. */
@@ -73,13 +73,21 @@ async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null
   return listing;
 }
 
+function createdAtOf(ctx: FsContext, slug: Slug): string | null {
+  try {
+    return readDiskMeta(ctx, slug, true)?.created_at ?? null;
+  } catch {
+    return null; // a corrupt meta: its bumps will be dropped with a warning when flushed
+  }
+}
+
 /** The session's counter, cached or recovered by a scan (the caller has checked the session). */
 async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
   const cached = cachedState(ctx, slug);
   if (cached !== undefined) return cached;
   const listing = await listSteps(ctx, slug);
   if (listing === null) throw notFound(slug);
-  const state = cachedState(ctx, slug) ?? { nextStep: listing.highest + 1 };
+  const state = cachedState(ctx, slug) ?? { nextStep: listing.highest + 1, createdAt: createdAtOf(ctx, slug) };
   cacheState(ctx, slug, state);
   return state;
 }
@@ -196,9 +204,10 @@ export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep
   ctx.activeAppends += 1;
   let dirFd: number | null = null;
   let numbers: number[];
+  let state: SessionState;
   try {
     dirFd = openSession(ctx, slug);
-    const state = await stateOf(ctx, slug);
+    state = await stateOf(ctx, slug);
     if (steps.length === 0) return [];
     const dir = sessionDir(ctx.root, slug);
     numbers =
@@ -213,7 +222,7 @@ export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep
     ctx.activeAppends -= 1;
   }
   ctx.stats.stepsWritten += numbers.length;
-  if (bump !== null) queueBump(ctx, slug, bump);
+  if (bump !== null) queueBump(ctx, slug, { ...bump, createdAt: state.createdAt });
   return numbers;
 }
 

@@ -9,7 +9,7 @@ import { toSlug, type Slug } from '../../sessions/slug.js';
 import { encodeMarker } from '../../sessions/validate.js';
 import type { Reply } from './client.js';
 import { notFound, requestId, toRecord, type RedisContext } from './context.js';
-import { archiveDirectoryKey, archiveKey, sessionKeys } from './keys.js';
+import { archiveClaimsKey, archiveDirectoryKey, archiveKey, sessionKeys } from './keys.js';
 import { CLAIM_ARCHIVE, CLAIM_ARCHIVE_NAME, COMPACT, IMPORT_ARCHIVE } from './scripts.js';
 
 /** `{base}-{n}` split into its base and n; null for other names (not stored by this store). */
@@ -25,7 +25,7 @@ export async function compact(ctx: RedisContext, slug: Slug, base: string, recor
   const keys = sessionKeys(ctx.prefix, slug);
   if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw notFound(slug);
   const directory = archiveDirectoryKey(ctx.prefix, base);
-  const n = (await ctx.conn.script(CLAIM_ARCHIVE, [directory], [slug])) as number;
+  const n = (await ctx.conn.script(CLAIM_ARCHIVE, [directory, archiveClaimsKey(ctx.prefix, base)], [slug, requestId()])) as number;
   const name = `${base}-${n}`;
   try {
     await ctx.conn.script(
@@ -49,7 +49,10 @@ export async function getArchive(ctx: RedisContext, name: string): Promise<Archi
   const owner = toSlug(String((await ctx.conn.read(directory, ['HGET', directory, String(split.n)])) ?? ''));
   if (owner === null) return null;
   const key = archiveKey(ctx.prefix, owner, name);
-  return recordOf(await ctx.conn.read(key, ['HGETALL', key]));
+  const ownerMeta = sessionKeys(ctx.prefix, owner).meta;
+  // An archive lives as long as its owner session (as on the filesystem).
+  const [record, ownerExists] = await Promise.all([ctx.conn.read(key, ['HGETALL', key]), ctx.conn.read(ownerMeta, ['EXISTS', ownerMeta])]);
+  return ownerExists === 1 ? recordOf(record) : null;
 }
 
 /** owner, archived_at, content: the two texts JSON-encoded so any string survives UTF-8. */

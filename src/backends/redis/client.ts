@@ -29,12 +29,22 @@ const CONNECT_TIMEOUT_MS = 5_000;
 
 const isCluster = (client: RedisLike) => 'getSlotMaster' in client;
 
-/** A failure of the connection (worth a retry), as opposed to an error reply or a closed client. */
-export function connectionError(err: unknown): boolean {
-  if (!(err instanceof Error) || err instanceof StepStoreError) return false;
-  if (err instanceof ErrorReply || err instanceof ClientClosedError) return false;
-  // A client from another copy of node-redis: judge by name.
-  return !['SimpleError', 'BlobError', 'ErrorReply', 'MultiErrorReply', 'ClientClosedError'].includes(err.constructor.name);
+/** Error replies that mean the command did not run and will once the server is ready. */
+const NOT_YET = /^(LOADING|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|BUSY) /;
+
+/**
+ * Worth another try: a failure of the connection (the request may or may not
+ * have run: writes carry ids for that), or a reply saying the server is not
+ * ready yet (loading its data after a restart, a failover). Not: other error
+ * replies, a client closed on purpose.
+ */
+export function retryable(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof StepStoreError || err instanceof ClientClosedError) return false;
+  const name = err.constructor.name;
+  if (name === 'ClientClosedError') return false;
+  // A client from another copy of node-redis is judged by name.
+  const reply = err instanceof ErrorReply || ['SimpleError', 'BlobError', 'ErrorReply', 'MultiErrorReply'].includes(name);
+  return reply ? NOT_YET.test(err.message) : true;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -140,7 +150,7 @@ export class Connection {
       } catch (err) {
         const cause = err instanceof StepStoreError ? err.cause : err;
         if (err instanceof StepStoreError && err.code !== 'IO_ERROR') throw err;
-        if (!connectionError(cause) || Date.now() + delay > deadline) throw err;
+        if (!retryable(cause) || Date.now() + delay > deadline) throw err;
         await sleep(delay);
       }
     }

@@ -11,6 +11,7 @@
 //   P{agent_sender}:s:<seq>:archives    SET of archive names the session owns
 //   P{agent_sender}:a:<archive>         HASH owner, archived_at, content
 //   P{arc:<base>}                       HASH next -> highest n, <n> -> owner handle
+//   P{arc:<base>}:claims                ZSET of recent claim request ids -> n (retries)
 //   P{index}:sessions                   ZSET handle -> updated_at (ms), for list; kept by the
 //                                       scripts on a standalone server, after them on a Cluster
 // Names inside keys are slugs, which hold only letters, digits and `-`, so no
@@ -75,6 +76,10 @@ export function archiveDirectoryKey(prefix: string, base: string): string {
   return `${prefix}{arc:${base}}`;
 }
 
+export function archiveClaimsKey(prefix: string, base: string): string {
+  return `${prefix}{arc:${base}}:claims`;
+}
+
 export function indexKey(prefix: string): string {
   return `${prefix}{index}:sessions`;
 }
@@ -91,7 +96,7 @@ export function slugOfMetaKey(prefix: string, key: string): string | null {
   return match === null ? null : `${match[1]}_${match[2]}`;
 }
 
-/** The base of an archive directory key `P{arc:<base>}`, or null. */
+/** The base of an archive directory key `P{arc:<base>}`, or null (also for its `:claims` key). */
 export function baseOfDirectoryKey(prefix: string, key: string): string | null {
   if (!key.startsWith(prefix)) return null;
   const match = /^\{arc:([^{}]+)\}$/.exec(key.slice(prefix.length));

@@ -84,7 +84,7 @@ async function pruneIndex(ctx: RedisContext, report: RepairReport): Promise<void
   }
 }
 
-/** Archives whose owner session is gone, and directory entries whose archive is missing. */
+/** Archives whose owner session is gone, with their directory entries. */
 async function repairArchives(ctx: RedisContext, report: RepairReport): Promise<void> {
   for (const directory of await scanKeys(ctx, `${globPrefix(ctx.prefix)}{arc:*}`)) {
     const base = baseOfDirectoryKey(ctx.prefix, directory);

@@ -74,10 +74,16 @@ remember(KEYS[4], first, ARGV[1])
 return first
 `;
 
-/** KEYS: archive directory of the base. ARGV: owner handle. Claims the next n for the base. */
-export const CLAIM_ARCHIVE = `
+/**
+ * KEYS: archive directory of the base, its recent claim ids. ARGV: owner handle, request id.
+ * Claims the next n for the base (the same n again for a retried request).
+ */
+export const CLAIM_ARCHIVE = `${REMEMBER}
+local done = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if done then return tonumber(done) end
 local n = redis.call('HINCRBY', KEYS[1], 'next', 1)
 redis.call('HSET', KEYS[1], n, ARGV[1])
+remember(KEYS[2], n, ARGV[2])
 return n
 `;
 
