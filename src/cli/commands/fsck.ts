@@ -1,0 +1,113 @@
+// `stepstore fsck`: store.repair({ dryRun: true }) as a readable report, and
+// with --repair store.repair(). Exit 1 while problems remain. What repair
+// fixes by itself and what needs a person is the library's RepairReport.
+
+import type { RepairReport } from '../../index.js';
+import { plural } from '../format.js';
+import type { Cli } from '../open.js';
+import { print, printJson } from '../output.js';
+import { startActivity } from '../progress.js';
+
+export interface FsckOptions {
+  repair?: boolean;
+}
+
+interface Problem {
+  kind: string;
+  subject: string;
+  detail: string;
+  /** store.repair() fixes it. */
+  fixable: boolean;
+}
+
+interface Group {
+  kind: string;
+  title: string;
+  /** What to do about the ones repair leaves. */
+  advice?: string;
+}
+
+const GROUPS: Group[] = [
+  { kind: 'leftover', title: 'leftovers of interrupted writes (temp files, stale locks, trash)' },
+  { kind: 'incomplete-session', title: 'session directories without a meta', advice: 'they hold steps but their agent and sender are unknown: restore the meta file or move the directory away' },
+  { kind: 'count-drift', title: 'message_count differing from the steps' },
+  { kind: 'dangling-marker', title: 'compact markers naming a missing archive', advice: 'a resume puts "[archived context unavailable]" in place of the summary; restore the archive from a backup if you have one' },
+  { kind: 'unreadable-step', title: 'unreadable steps (load and resume skip them)', advice: 'see them in place with "stepstore show <handle> --all"; restore the step files from a backup if you have one' },
+  { kind: 'corrupt-meta', title: 'unreadable metas (those sessions are not listed or resumed)', advice: 'restore the meta from a backup, or delete the session with "stepstore rm <handle>"' },
+  { kind: 'orphan-archive', title: 'archives whose session is gone' },
+  { kind: 'corrupt-archive', title: 'unreadable archive entries', advice: 'restore them from a backup, or remove them by hand' },
+  { kind: 'wrong-mode', title: 'files and directories with the wrong mode (want 0600 / 0700)' },
+  { kind: 'index-entry', title: 'index entries out of step with the sessions (Redis)' },
+];
+
+function problemsOf(report: RepairReport): Problem[] {
+  const p: Problem[] = [];
+  const add = (kind: string, subject: string, detail: string, fixable: boolean) => p.push({ kind, subject, detail, fixable });
+  for (const name of report.leftoversRemoved) add('leftover', name, 'left by a write that did not finish', true);
+  for (const s of report.incompleteSessions) add('incomplete-session', s.name, s.reason, s.action === 'removed');
+  for (const c of report.countersFixed) add('count-drift', c.handle, `meta says ${c.from}, the steps hold ${c.to}`, true);
+  for (const m of report.danglingMarkers) add('dangling-marker', `${m.handle} #${m.step}`, `archive ${m.archive} is missing`, false);
+  for (const u of report.unreadableSteps) add('unreadable-step', `${u.handle} #${u.step}`, u.reason, false);
+  for (const c of report.corruptMetas) add('corrupt-meta', c.handle, c.reason, false);
+  for (const name of report.orphanArchivesRemoved) add('orphan-archive', name, 'its owner session no longer exists', true);
+  for (const name of report.corruptArchives) add('corrupt-archive', name, 'not an archive record', false);
+  for (const m of report.modesFixed) add('wrong-mode', m, '', true);
+  for (const e of report.indexEntriesFixed) add('index-entry', e, '', true);
+  return p;
+}
+
+function printGroups(cli: Cli, problems: Problem[], mark: string, withAdvice: boolean): void {
+  const { style } = cli;
+  for (const group of GROUPS) {
+    const mine = problems.filter((p) => p.kind === group.kind);
+    if (mine.length === 0) continue;
+    print(`${mark} ${group.title}: ${style.bold(String(mine.length))}`);
+    for (const p of mine) print(`    ${p.subject}${p.detail === '' ? '' : style.dim(`  ${p.detail}`)}`);
+    if (withAdvice && group.advice !== undefined && mine.some((p) => !p.fixable)) print(style.dim(`    → ${group.advice}`));
+  }
+}
+
+export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
+  const repairing = opts.repair === true;
+  const activity = startActivity(`${repairing ? 'repairing' : 'checking'} ${cli.where}`);
+  let report: RepairReport;
+  try {
+    report = await cli.store.repair({ dryRun: !repairing });
+  } finally {
+    activity.stop();
+  }
+  const problems = problemsOf(report);
+  // After a repair, what it could fix is fixed; the rest needs a person.
+  const remaining = repairing ? problems.filter((p) => !p.fixable) : problems;
+  const fixed = repairing ? problems.filter((p) => p.fixable) : [];
+  const ok = remaining.length === 0;
+
+  if (cli.json) {
+    printJson({ where: cli.where, ok, repaired: repairing, sessions: report.sessions, problems: remaining, fixed, report });
+    return ok ? 0 : 1;
+  }
+  const { style } = cli;
+  print(`Checked ${plural(report.sessions, 'session')} in ${cli.where}.`);
+  if (report.countersSkipped.length > 0) {
+    print(style.dim(`(${plural(report.countersSkipped.length, 'session')} written to in the last seconds: counters left for a later run: ${report.countersSkipped.join(', ')})`));
+  }
+  if (fixed.length > 0) {
+    print();
+    print(style.green(`Fixed ${plural(fixed.length, 'problem')}:`));
+    printGroups(cli, fixed, style.green('✓'), false);
+  }
+  if (ok) {
+    print(style.green(fixed.length > 0 ? 'No problems remain.' : 'No problems found.'));
+    return 0;
+  }
+  print();
+  const one = remaining.length === 1;
+  print(style.red(`${plural(remaining.length, 'problem')} ${repairing ? `${one ? 'remains' : 'remain'} (repair cannot fix ${one ? 'it' : 'them'})` : 'found'}:`));
+  printGroups(cli, remaining, style.red('✗'), true);
+  if (!repairing) {
+    const fixable = remaining.filter((p) => p.fixable).length;
+    print();
+    print(fixable > 0 ? `${fixable} of them can be fixed with "stepstore fsck --repair${cli.again}".` : 'None of them can be fixed automatically; see the advice above.');
+  }
+  return 1;
+}

@@ -1,0 +1,136 @@
+// `stepstore rm` and `stepstore prune`: deleting sessions, only on purpose.
+// Both show what they would delete and ask (y/N on a terminal) unless --yes;
+// with no terminal and no --yes they refuse (exit 2) and delete nothing.
+// prune selects by updated_at and never touches a session without a valid time.
+
+import { isStepStoreError, type ConversationMeta, type SessionSummary } from '../../index.js';
+import { CliError, usage } from '../errors.js';
+import { exactTime, parseDuration, parseTime, plural } from '../format.js';
+import type { Cli } from '../open.js';
+import { note, print, printJson } from '../output.js';
+import { assertCanAsk, confirm } from '../prompt.js';
+import { sessionJson, sessionsTable } from './list.js';
+
+export interface RmOptions {
+  yes?: boolean;
+}
+
+/** The meta of `handle`, or undefined when its meta is unreadable (the session can still be deleted). */
+async function metaOf(cli: Cli, handle: string): Promise<ConversationMeta | null | undefined> {
+  try {
+    return (await cli.store.loadSession(handle))?.meta ?? null;
+  } catch (err) {
+    if (isStepStoreError(err, 'CORRUPT_META')) return undefined;
+    throw err;
+  }
+}
+
+async function deleteAll(cli: Cli, handles: string[]): Promise<{ deleted: string[]; gone: string[] }> {
+  const deleted: string[] = [];
+  const gone: string[] = [];
+  for (const handle of handles) {
+    cli.subject = handle;
+    if (await cli.store.deleteSession(handle)) deleted.push(handle);
+    else gone.push(handle);
+    if (!cli.json) print(deleted.at(-1) === handle ? `deleted ${handle}` : `${handle} was already gone`);
+  }
+  return { deleted, gone };
+}
+
+export async function rm(cli: Cli, handles: string[], opts: RmOptions): Promise<number> {
+  const unique = [...new Set(handles)];
+  const found: SessionSummary[] = [];
+  const unreadable: string[] = [];
+  // Every handle is checked before anything is deleted: one bad handle deletes nothing.
+  for (const handle of unique) {
+    cli.subject = handle;
+    const meta = await metaOf(cli, handle);
+    if (meta === null) throw new CliError(handle, `no such session in ${cli.where}; nothing was deleted`, `run "stepstore list${cli.again}" to see the session handles`);
+    if (meta === undefined) unreadable.push(handle);
+    else found.push({ handle, meta });
+  }
+  if (opts.yes !== true) {
+    assertCanAsk(unique.length === 1 ? unique[0]! : plural(unique.length, 'session'));
+    if (!cli.json) {
+      if (found.length > 0) note(sessionsTable(cli, found));
+      for (const handle of unreadable) note(`${handle} (meta unreadable)`);
+    }
+    const what = unique.length === 1 ? unique[0]! : plural(unique.length, 'session');
+    if (!(await confirm(`Delete ${what} and ${unique.length === 1 ? 'its' : 'their'} steps and archives?`, what))) {
+      note('Nothing deleted.');
+      if (cli.json) printJson({ deleted: [], gone: [], cancelled: true });
+      return 1;
+    }
+  }
+  const result = await deleteAll(cli, unique);
+  if (cli.json) printJson({ ...result, cancelled: false });
+  return 0;
+}
+
+export interface PruneOptions {
+  olderThan?: string;
+  agent?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+}
+
+/** Sessions last updated before `cutoff`; those without a valid updated_at (nor created_at) are never chosen. */
+async function pruneCandidates(cli: Cli, agent: string | undefined, cutoff: Date): Promise<{ old: SessionSummary[]; undated: string[] }> {
+  const old: SessionSummary[] = [];
+  const undated: string[] = [];
+  for (const summary of await cli.store.listSessions({ agent })) {
+    const at = parseTime(summary.meta.updated_at) ?? parseTime(summary.meta.created_at);
+    if (at === null) undated.push(summary.handle);
+    else if (at.getTime() < cutoff.getTime()) old.push(summary);
+  }
+  return { old: old.reverse(), undated };
+}
+
+export async function prune(cli: Cli, opts: PruneOptions): Promise<number> {
+  const given = opts.olderThan;
+  if (given === undefined) throw usage('prune', 'missing --older-than', 'say how old a session must be to go, e.g. --older-than 30d (units s, m, h, d, w)');
+  const age = parseDuration(given);
+  if (age === null) throw usage(`--older-than ${given}`, 'not a duration', 'use a number and a unit (s, m, h, d, w), e.g. 30d, 12h or 1d12h');
+  const cutoff = new Date(Date.now() - age);
+  const { old, undated } = await pruneCandidates(cli, opts.agent, cutoff);
+  for (const handle of undated) note(`stepstore: warning: ${handle} has no valid updated_at or created_at; prune leaves it alone`);
+  const scope = opts.agent === undefined ? '' : ` of agent "${opts.agent}"`;
+  const base = { older_than: given, cutoff: cutoff.toISOString(), agent: opts.agent ?? null, dry_run: opts.dryRun === true };
+
+  if (old.length === 0) {
+    if (cli.json) printJson({ ...base, sessions: [], deleted: [], skipped: [] });
+    else print(`No sessions${scope} last updated before ${exactTime(cutoff.toISOString())} (older than ${given}).`);
+    return 0;
+  }
+  if (opts.dryRun === true) {
+    if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), deleted: [], skipped: [] });
+    else {
+      print(`Would delete ${plural(old.length, 'session')}${scope} last updated before ${exactTime(cutoff.toISOString())} (older than ${given}):`);
+      print(sessionsTable(cli, old));
+      print(cli.style.dim('Dry run: nothing was deleted. Run again without --dry-run to delete them.'));
+    }
+    return 0;
+  }
+  if (opts.yes !== true) {
+    assertCanAsk(plural(old.length, 'session'));
+    if (!cli.json) {
+      note(`${plural(old.length, 'session')}${scope} last updated before ${exactTime(cutoff.toISOString())}:`);
+      note(sessionsTable(cli, old));
+    }
+    const what = plural(old.length, 'session');
+    if (!(await confirm(`Delete these ${what}?`, what))) {
+      note('Nothing deleted.');
+      if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), deleted: [], skipped: [], cancelled: true });
+      return 1;
+    }
+  }
+  // Written to since they were listed (or while the question was open)? Then they stay.
+  const again = await pruneCandidates(cli, opts.agent, cutoff);
+  const still = new Set(again.old.map((s) => s.handle));
+  const skipped = old.filter((s) => !still.has(s.handle)).map((s) => s.handle);
+  for (const handle of skipped) if (!cli.json) print(`kept ${handle}: it was updated (or deleted) meanwhile`);
+  const result = await deleteAll(cli, old.filter((s) => still.has(s.handle)).map((s) => s.handle));
+  if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), ...result, skipped });
+  else print(`Deleted ${plural(result.deleted.length, 'session')}.`);
+  return 0;
+}

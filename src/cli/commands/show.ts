@@ -1,0 +1,158 @@
+// `stepstore show`: a session's replayed history (what a resume hands the
+// model), or with --all every raw step numbered, events and compaction
+// boundaries marked. Also the step rendering `tail` shares.
+
+import type { CompactMarker, ConversationMeta, EventLine, HistoryEntry, LegacyCompactMarker, SessionSnapshot, StepKind, StepLine, StepRecord } from '../../index.js';
+import { CliError } from '../errors.js';
+import { ago, boundaryLine, eventSummary, exactTime, indent, messageBlock, plural, safeText, type Style } from '../format.js';
+import type { Cli } from '../open.js';
+import { print, printJson } from '../output.js';
+
+export interface ShowOptions {
+  all?: boolean;
+  archive?: boolean;
+}
+
+/** A step as shown: readable, or skipped by the store with the reason. */
+export type ShownStep = { step: number; kind: StepKind; line: StepLine } | { step: number; kind: 'unreadable'; reason: string };
+
+const PAGE = 500;
+
+/**
+ * The steps after `after` the store skipped while reading `handle` (it logs
+ * them), taken out of the warnings so they are shown in place instead. A step
+ * logged twice (by a load, then by a read) is taken once.
+ */
+function takeSkipped(cli: Cli, handle: string, after: number): ShownStep[] {
+  const skipped = new Map<number, ShownStep>();
+  cli.warnings = cli.warnings.filter((w) => {
+    const d = w.detail;
+    if (d === undefined || d.session !== handle || typeof d.step !== 'number') return true;
+    if (d.step > after) skipped.set(d.step, { step: d.step, kind: 'unreadable', reason: String(d.reason ?? w.message) });
+    return false;
+  });
+  return [...skipped.values()];
+}
+
+/** Steps after `after`, oldest first, page by page, unreadable ones in their place. */
+export async function* stepPages(cli: Cli, handle: string, after = 0): AsyncGenerator<ShownStep[]> {
+  for (;;) {
+    const records: StepRecord[] = await cli.store.readSteps(handle, { after, limit: PAGE });
+    const page: ShownStep[] = [...records.map((r) => ({ step: r.step, kind: r.kind, line: r.line })), ...takeSkipped(cli, handle, after)];
+    page.sort((a, b) => a.step - b.step);
+    if (page.length > 0) yield page;
+    if (records.length < PAGE) return;
+    after = records[records.length - 1]!.step;
+  }
+}
+
+/** The session or a not-found error naming it. */
+export async function loadOrFail(cli: Cli, handle: string, withArchive = false): Promise<SessionSnapshot> {
+  cli.subject = handle;
+  const snapshot = await cli.store.loadSession(handle, { withArchive });
+  if (snapshot === null) throw new CliError(handle, `no such session in ${cli.where}`, `run "stepstore list${cli.again}" to see the session handles`);
+  return snapshot;
+}
+
+export function sessionHeader(style: Style, handle: string, meta: ConversationMeta): string {
+  const lines = [`${style.bold(style.cyan(handle))}  ${style.dim('agent')} ${safeText(meta.agent)}  ${style.dim('sender')} ${safeText(meta.created_by)}`];
+  if (meta.title !== '') lines.push(`${style.dim('title')} ${safeText(meta.title)}`);
+  lines.push(
+    style.dim(`${plural(meta.message_count, 'message')} · created ${exactTime(meta.created_at)} · updated ${ago(meta.updated_at)} (${exactTime(meta.updated_at)})`),
+  );
+  if (typeof meta.summary === 'string' && meta.summary !== '') lines.push(`${style.dim('summary')} ${safeText(meta.summary)}`);
+  return lines.join('\n');
+}
+
+/** One step as text: `#n` then a message block, an event line or a boundary. */
+export function stepText(style: Style, shown: ShownStep, archives?: Map<string, string | null>): string {
+  const number = style.dim(`#${shown.step}`);
+  switch (shown.kind) {
+    case 'unreadable':
+      return `${number} ${style.red(`unreadable step, skipped: ${shown.reason}`)}`;
+    case 'entry':
+      return messageBlock(style, shown.line as HistoryEntry, `${number} `);
+    case 'event':
+      return `${number} ${style.blue('event')} ${eventSummary(shown.line as EventLine)}`;
+    case 'compact': {
+      const marker = shown.line as CompactMarker;
+      const head = `${number} ${boundaryLine(style, marker)}`;
+      if (archives === undefined) return head;
+      const content = archives.get(marker.archive_name);
+      return `${head}\n${content === null || content === undefined ? indent(style.red(`[archive ${marker.archive_name} is missing]`)) : indent(safeText(content))}`;
+    }
+    case 'legacy-compact': {
+      const marker = shown.line as LegacyCompactMarker;
+      return `${number} ${boundaryLine(style, marker)}\n${indent(style.dim(safeText(marker.compact)))}`;
+    }
+  }
+}
+
+async function archivesOf(cli: Cli, steps: ShownStep[]): Promise<Map<string, string | null>> {
+  const archives = new Map<string, string | null>();
+  for (const s of steps) {
+    if (s.kind !== 'compact') continue;
+    const name = (s.line as CompactMarker).archive_name;
+    if (!archives.has(name)) archives.set(name, await cli.store.getArchive(name));
+  }
+  return archives;
+}
+
+async function showAll(cli: Cli, handle: string, opts: ShowOptions): Promise<number> {
+  const { meta } = await loadOrFail(cli, handle);
+  const steps: ShownStep[] = [];
+  for await (const page of stepPages(cli, handle)) steps.push(...page);
+  const archives = opts.archive === true ? await archivesOf(cli, steps) : undefined;
+  if (cli.json) {
+    const out: Record<string, unknown> = {
+      handle,
+      meta,
+      steps: steps.map((s) => (s.kind === 'unreadable' ? { step: s.step, kind: s.kind, reason: s.reason } : { step: s.step, kind: s.kind, line: s.line })),
+    };
+    if (archives !== undefined) out.archives = Object.fromEntries(archives);
+    printJson(out);
+    return 0;
+  }
+  const { style } = cli;
+  print(sessionHeader(style, handle, meta));
+  print(style.dim(`${plural(steps.length, 'step')}; the history a resume replays starts after the last compaction mark (══)`));
+  for (const s of steps) {
+    print();
+    print(stepText(style, s, archives));
+  }
+  if (steps.length === 0) print(style.dim('\n(no steps yet)'));
+  return 0;
+}
+
+export async function show(cli: Cli, handle: string, opts: ShowOptions): Promise<number> {
+  if (opts.all === true) return showAll(cli, handle, opts);
+  const snapshot = await loadOrFail(cli, handle, opts.archive === true);
+  if (cli.json) {
+    const out: Record<string, unknown> = { handle, meta: snapshot.meta, archive: snapshot.archive };
+    if (opts.archive === true) out.archive_content = snapshot.archiveContent ?? null;
+    out.history = snapshot.history;
+    out.diagnostics = snapshot.diagnostics;
+    printJson(out);
+    return 0;
+  }
+  const { style } = cli;
+  print(sessionHeader(style, handle, snapshot.meta));
+  if (snapshot.archive !== null) {
+    print();
+    if (opts.archive === true) {
+      print(style.yellow(style.bold(`══ archive ${snapshot.archive}: the summary a resume puts before the history ══`)));
+      print(snapshot.archiveContent === null || snapshot.archiveContent === undefined
+        ? indent(style.red(`[archived context unavailable: ${snapshot.archive}] (the archive is missing; run "stepstore fsck${cli.again}")`))
+        : indent(safeText(snapshot.archiveContent)));
+      print(style.yellow(style.bold('══ history since the compaction ══')));
+    } else {
+      print(style.yellow(`══ compacted earlier: older history is summarised in archive ${snapshot.archive} (--archive prints it, --all shows every step) ══`));
+    }
+  }
+  for (const entry of snapshot.history) {
+    print();
+    print(messageBlock(style, entry));
+  }
+  if (snapshot.history.length === 0) print(style.dim(`\n(no messages${snapshot.archive === null ? ' yet' : ' since the compaction'})`));
+  return 0;
+}

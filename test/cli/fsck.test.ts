@@ -1,0 +1,196 @@
+// `stepstore fsck`: each kind of damage planted in a real sessions directory
+// (and on Redis) is found, exit code 1 while it remains, and --repair fixes
+// what store.repair() can fix and leaves the rest reported.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from 'stepstore';
+import { Stores, parseJson, redisSuiteMode, redisPrefix, redisUrl, run, seedConversation, tempRoot } from './helpers.js';
+
+interface Problem {
+  kind: string;
+  subject: string;
+  detail: string;
+  fixable: boolean;
+}
+
+const kinds = (problems: Problem[]) => problems.map((p) => `${p.kind} ${p.subject}`).sort();
+
+describe('fsck on a directory', () => {
+  let root: string;
+  let dispose: () => Promise<void>;
+  let stores: Stores;
+  let store: Store;
+
+  beforeEach(async () => {
+    ({ root, dispose } = await tempRoot('fsck'));
+    stores = new Stores();
+    store = await stores.fs(root);
+  });
+
+  afterEach(async () => {
+    await stores.closeAll();
+    await dispose();
+  });
+
+  const cli = (...args: string[]) => run(['--dir', root, ...args]);
+  const at = (...parts: string[]) => path.join(root, ...parts);
+  const longAgo = new Date(Date.now() - 10 * 60_000);
+  const age = (p: string) => fs.utimesSync(p, longAgo, longAgo);
+
+  /** One of every problem fsck knows on the filesystem; returns the handles involved. */
+  async function plantEverything() {
+    const good = await seedConversation(store);
+    const drift = await store.createSession('owl', 'web:1');
+    await store.importSteps(drift, [{ message: { role: 'user', content: 'counted by nobody' } }]); // no meta bump
+    const dangling = await store.createSession('owl', 'web:2');
+    await store.appendCompact(dangling, 'nowhere-1');
+    const broken = await store.createSession('owl', 'web:3');
+    fs.writeFileSync(at(broken, 'step-000001'), '{"message":', { mode: 0o600 });
+    const corrupt = await store.createSession('owl', 'web:4');
+    fs.writeFileSync(at(corrupt, 'meta'), 'not json', { mode: 0o600 });
+    await store.importArchive('ghost-x-1-1', { owner: 'ghost_x_1', content: 'nobody owns me' });
+    fs.writeFileSync(at(good, '.tmp-999999999-1'), 'half a step', { mode: 0o600 });
+    fs.writeFileSync(at(good, 'step-000009.tmp.42.1'), 'crabtalk temp', { mode: 0o600 });
+    age(at(good, 'step-000009.tmp.42.1'));
+    fs.chmodSync(at(good, 'step-000001'), 0o644);
+    fs.mkdirSync(at('crab_empty_1'), { mode: 0o700 });
+    age(at('crab_empty_1'));
+    fs.mkdirSync(at('crab_orphan_1'), { mode: 0o700 });
+    fs.writeFileSync(at('crab_orphan_1', 'step-000001'), '{"message":{"role":"user","content":"who am I"}}', { mode: 0o600 });
+    // Counters of sessions written in the last seconds are left alone: make this one look quiet.
+    age(at(drift));
+    return { good, drift, dangling, broken, corrupt };
+  }
+
+  it('finds nothing on a healthy store and exits 0', async () => {
+    await seedConversation(store);
+    const result = await cli('fsck');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`Checked 1 session in ${root}.\nNo problems found.\n`);
+  });
+
+  it('finds every planted problem, exits 1 and changes nothing', async () => {
+    const { good, drift, dangling, broken, corrupt } = await plantEverything();
+    const result = await cli('fsck', '--json');
+    expect(result.code).toBe(1);
+    const doc = parseJson(result) as { ok: boolean; problems: Problem[] };
+    expect(doc.ok).toBe(false);
+    expect(kinds(doc.problems)).toEqual(
+      [
+        `leftover ${good}/.tmp-999999999-1`,
+        `leftover ${good}/step-000009.tmp.42.1`,
+        `wrong-mode ${good}/step-000001 (644)`,
+        'incomplete-session crab_empty_1',
+        'incomplete-session crab_orphan_1',
+        `count-drift ${drift}`,
+        `dangling-marker ${dangling} #1`,
+        `unreadable-step ${broken} #1`,
+        `corrupt-meta ${corrupt}`,
+        'orphan-archive ghost-x-1-1',
+      ].sort(),
+    );
+    expect(doc.problems.find((p) => p.kind === 'count-drift')!.detail).toBe('meta says 0, the steps hold 1');
+    // A dry run: everything is still there.
+    expect(fs.existsSync(at(good, '.tmp-999999999-1'))).toBe(true);
+    expect(fs.statSync(at(good, 'step-000001')).mode & 0o777).toBe(0o644);
+    expect(fs.existsSync(at('crab_empty_1'))).toBe(true);
+    expect(fs.existsSync(at('.stepstore', 'archives', 'ghost-x-1-1'))).toBe(true);
+
+    const text = await cli('fsck');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('10 problems found:');
+    expect(text.stdout).toContain(`✗ unreadable steps (load and resume skip them): 1\n    ${broken} #1  not valid JSON`);
+    expect(text.stdout).toContain(`6 of them can be fixed with "stepstore fsck --repair --dir ${root}".`);
+  });
+
+  it('fixes what can be fixed with --repair, reports the rest, and exits 1 while problems remain', async () => {
+    const { good, drift, dangling, broken, corrupt } = await plantEverything();
+    const repaired = await cli('fsck', '--repair', '--json');
+    expect(repaired.code).toBe(1);
+    const doc = parseJson(repaired) as { fixed: Problem[]; problems: Problem[] };
+    expect(kinds(doc.fixed)).toEqual(
+      [
+        `leftover ${good}/.tmp-999999999-1`,
+        `leftover ${good}/step-000009.tmp.42.1`,
+        `wrong-mode ${good}/step-000001 (644)`,
+        'incomplete-session crab_empty_1',
+        `count-drift ${drift}`,
+        'orphan-archive ghost-x-1-1',
+      ].sort(),
+    );
+    expect(kinds(doc.problems)).toEqual(
+      ['incomplete-session crab_orphan_1', `dangling-marker ${dangling} #1`, `unreadable-step ${broken} #1`, `corrupt-meta ${corrupt}`].sort(),
+    );
+    // Really fixed on disk.
+    expect(fs.existsSync(at(good, '.tmp-999999999-1'))).toBe(false);
+    expect(fs.existsSync(at(good, 'step-000009.tmp.42.1'))).toBe(false);
+    expect(fs.statSync(at(good, 'step-000001')).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(at('crab_empty_1'))).toBe(false);
+    expect(fs.existsSync(at('crab_orphan_1', 'step-000001'))).toBe(true);
+    expect((await store.loadSession(drift))!.meta.message_count).toBe(1);
+    expect(await store.getArchive('ghost-x-1-1')).toBeNull();
+
+    const again = await cli('fsck');
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain('4 problems found:');
+    expect(again.stdout).toContain('None of them can be fixed automatically; see the advice above.');
+    expect(again.stdout).toContain(`✗ compact markers naming a missing archive: 1\n    ${dangling} #1  archive nowhere-1 is missing`);
+  });
+
+  it('exits 0 after --repair when everything it found was fixable', async () => {
+    const handle = await seedConversation(store);
+    await stores.closeAll(); // its pending meta bumps are written now, not over the planted mode
+    fs.chmodSync(at(handle, 'meta'), 0o644);
+    fs.writeFileSync(at(handle, '.tmp-999999999-7'), 'x', { mode: 0o600 });
+    const result = await cli('fsck', '--repair');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Fixed 2 problems:');
+    expect(result.stdout).toContain(`✓ files and directories with the wrong mode (want 0600 / 0700): 1\n    ${handle}/meta (644)`);
+    expect(result.stdout).toContain('No problems remain.');
+    expect((await cli('fsck')).code).toBe(0);
+  });
+});
+
+const redisMode = redisSuiteMode();
+
+describe.skipIf(redisMode === 'skip')('fsck on Redis', () => {
+  if (redisMode === 'fail') {
+    it('has a Redis server to test against', () => {
+      throw new Error(`no Redis server at ${redisUrl} (CI=true): start redis-server or set REDIS_URL`);
+    });
+    return;
+  }
+  let prefix: string;
+  let disposeKeys: () => Promise<void>;
+  let stores: Stores;
+
+  beforeEach(() => {
+    ({ prefix, dispose: disposeKeys } = redisPrefix('fsck'));
+    stores = new Stores();
+  });
+
+  afterEach(async () => {
+    await stores.closeAll();
+    await disposeKeys();
+  });
+
+  it('finds a drifted counter and a dangling marker, repairs the counter and keeps reporting the marker', async () => {
+    const store = await stores.redis(prefix);
+    const drift = await seedConversation(store);
+    await store.updateMeta(drift, { ...(await store.loadSession(drift))!.meta, message_count: 99 });
+    const dangling = await store.createSession('owl', 'web:2');
+    await store.appendCompact(dangling, 'nowhere-1');
+    const cli = (...args: string[]) => run(['--redis', redisUrl, '--prefix', prefix, ...args]);
+
+    const check = await cli('fsck', '--json');
+    expect(check.code).toBe(1);
+    expect(kinds((parseJson(check) as { problems: Problem[] }).problems)).toEqual([`count-drift ${drift}`, `dangling-marker ${dangling} #1`]);
+    const repaired = await cli('fsck', '--repair');
+    expect(repaired.code).toBe(1);
+    expect(repaired.stdout).toContain(`✓ message_count differing from the steps: 1\n    ${drift}  meta says 99, the steps hold 4`);
+    expect(repaired.stdout).toContain('1 problem remains (repair cannot fix it):');
+    expect((await store.loadSession(drift))!.meta.message_count).toBe(4);
+  });
+});

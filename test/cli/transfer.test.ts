@@ -1,0 +1,184 @@
+// `stepstore export` and `stepstore import`: the round trip is identical,
+// crabtalk's older single-file sessions import, a copy under another identity
+// gets its own archives, and bad input is refused whole with nothing written.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from 'stepstore';
+import { Stores, parseJson, run, seedConversation, snapshotTree, tempRoot } from './helpers.js';
+
+let base: string;
+let root: string;
+let target: string;
+let dispose: () => Promise<void>;
+let stores: Stores;
+let store: Store;
+let handle: string;
+
+beforeEach(async () => {
+  ({ base, root, dispose } = await tempRoot('transfer'));
+  target = path.join(base, 'target');
+  stores = new Stores();
+  store = await stores.fs(root);
+  handle = await seedConversation(store);
+  await stores.closeAll(); // meta bumps written: the exported meta is what is on disk
+  store = await stores.fs(root);
+});
+
+afterEach(async () => {
+  await stores.closeAll();
+  await dispose();
+});
+
+const withoutTime = (jsonl: string) => jsonl.replace(/"exported_at":"[^"]*",/, '');
+
+describe('export', () => {
+  it('writes the meta line, every step with its number, and each archive before the marker naming it', async () => {
+    const result = await run(['--dir', root, 'export', handle]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ stepstore_export: 1, handle, meta: (await store.loadSession(handle))!.meta });
+    expect(lines.slice(1).map((l) => ('step' in l ? `step ${l.step}` : `archive ${l.archive}`))).toEqual([
+      'step 1',
+      'step 2',
+      'step 3',
+      'step 4',
+      'archive crab-tg-12345-1-1',
+      'step 5',
+      'step 6',
+    ]);
+    expect(lines[5]).toMatchObject({ content: 'User asked for the Lisbon weather: 19 C and sunny.' });
+    expect(lines[7]).toEqual({ step: 6, line: { agent: 'forecaster', message: { role: 'assistant', content: 'Tomorrow: rain.' } } });
+  });
+
+  it('writes --out through a temp file, reports it, and never replaces a file without --force', async () => {
+    const out = path.join(base, 'crab.jsonl');
+    const first = await run(['--dir', root, 'export', handle, '--out', out, '--json']);
+    expect(parseJson(first)).toEqual({ handle, out, steps: 6, archives: 1, missing_archives: [], unreadable_steps: [] });
+    fs.writeFileSync(out, 'precious');
+    const second = await run(['--dir', root, 'export', handle, '--out', out]);
+    expect(second.code).toBe(2);
+    expect(second.stderr.trimEnd()).toBe(`stepstore: ${out}: the file exists; choose another --out, or pass --force to replace it`);
+    expect(fs.readFileSync(out, 'utf8')).toBe('precious');
+    expect((await run(['--dir', root, 'export', handle, '--out', out, '--force'])).code).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toContain('"stepstore_export":1');
+    expect(fs.readdirSync(base).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('import', () => {
+  it('round-trips: export, import into another directory, export again gives the same file', async () => {
+    const file = path.join(base, 'crab.jsonl');
+    await run(['--dir', root, 'export', handle, '--out', file]);
+    const imported = await run(['--dir', target, 'import', file]);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toBe(`Imported ${handle} from ${file} (stepstore-export): 6 steps, 1 archive.\n`);
+    const again = await run(['--dir', target, 'export', handle]);
+    expect(withoutTime(again.stdout)).toBe(withoutTime(fs.readFileSync(file, 'utf8')));
+    const copy = await stores.fs(target);
+    expect(await copy.loadSession(handle, { withArchive: true })).toEqual(await store.loadSession(handle, { withArchive: true }));
+  });
+
+  it('reads an export from stdin', async () => {
+    const exported = await run(['--dir', root, 'export', handle]);
+    const imported = await run(['--dir', target, 'import', '-', '--json'], { input: exported.stdout });
+    expect(parseJson(imported)).toEqual({ handle, format: 'stepstore-export', from: 'stdin', steps: 6, archives: 1, renumbered: false });
+  });
+
+  it('refuses to import over an existing session and writes nothing', async () => {
+    const exported = await run(['--dir', root, 'export', handle]);
+    const before = snapshotTree(root);
+    const result = await run(['--dir', root, 'import', '-'], { input: exported.stdout });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd()).toBe(
+      `stepstore: ${handle}: this session exists in ${root} already; nothing was imported; remove it first ("stepstore rm ${handle} --dir ${root}"), import into another --dir, or pass --agent/--sender to import a copy`,
+    );
+    expect(snapshotTree(root)).toEqual(before);
+  });
+
+  it('imports a copy for another agent and sender with --agent/--sender, with archives of its own', async () => {
+    const exported = await run(['--dir', root, 'export', handle]);
+    const result = await run(['--dir', root, 'import', '-', '--sender', 'tg:99', '--json'], { input: exported.stdout });
+    expect(result.code).toBe(0);
+    expect(parseJson(result)).toMatchObject({ handle: 'crab_tg-99_1', steps: 6, archives: 1 });
+    const copy = (await store.loadSession('crab_tg-99_1', { withArchive: true }))!;
+    expect(copy.meta).toMatchObject({ agent: 'crab', created_by: 'tg:99', message_count: 4 });
+    expect(copy.archive).toBe('crab-tg-99-1-1');
+    expect(copy.archiveContent).toBe('User asked for the Lisbon weather: 19 C and sunny.');
+    // Deleting the original leaves the copy whole.
+    await store.deleteSession(handle);
+    expect(await store.getArchive('crab-tg-99-1-1')).toBe('User asked for the Lisbon weather: 19 C and sunny.');
+  });
+
+  it("imports crabtalk's older single-file session: meta line, messages and compact lines", async () => {
+    const file = path.join(base, 'legacy.jsonl');
+    fs.writeFileSync(
+      file,
+      [
+        { agent: 'crab', created_by: 'tg:12345', created_at: '2025-01-02T03:04:05.123456789+00:00', title: 'Weather chat', topic: 'weather' },
+        { message: { role: 'user', content: 'Weather?' } },
+        { agent: '', message: { role: 'assistant', content: 'Sunny.' } },
+        { compact: 'The user asked about the weather; sunny.', title: 'Weather' },
+        { agent: 'researcher', message: { role: 'assistant', content: 'Rain tomorrow.' } },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join('\n') + '\n',
+    );
+    const result = await run(['--dir', target, 'import', file, '--json']);
+    expect(parseJson(result)).toEqual({ handle: 'crab_tg-12345_1', format: 'crabtalk-jsonl', from: file, steps: 4, archives: 0, renumbered: false });
+    const copy = await stores.fs(target);
+    const snapshot = (await copy.loadSession('crab_tg-12345_1'))!;
+    expect(snapshot.meta).toMatchObject({ agent: 'crab', created_by: 'tg:12345', title: 'Weather chat', topic: 'weather', message_count: 3 });
+    // The legacy compact line is still a boundary: only what follows it replays.
+    expect(snapshot.history).toEqual([{ agent: 'researcher', message: { role: 'assistant', content: 'Rain tomorrow.' } }]);
+    expect((await copy.readSteps('crab_tg-12345_1')).map((r) => r.line)).toContainEqual({ compact: 'The user asked about the weather; sunny.', title: 'Weather' });
+    const shown = await run(['--dir', target, 'show', 'crab_tg-12345_1', '--all']);
+    expect(shown.stdout).toContain('#3 ══ compacted (legacy marker "Weather"): everything above is summarised as ══\n  The user asked about the weather; sunny.');
+  });
+
+  const badFiles: [string, string, RegExp][] = [
+    ['an empty file', '', /:1: the file is empty; nothing was imported/],
+    ['a header that is not JSON', '{"stepstore_export":1,', /:1: not valid JSON; nothing was imported/],
+    ['a step that is not JSON', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":1,"line":{"message":{}}}\n{"step":2', /:3: not valid JSON/],
+    ['a step of no known shape', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":1,"line":{"hello":1}}', /:2: step 1 is not a message, event or compact marker/],
+    ['steps out of order', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":2,"line":{"message":{}}}\n{"step":1,"line":{"message":{}}}', /:3: step 1 comes after step 2/],
+    ['a newer format', '{"stepstore_export":7,"handle":"crab_x_1","meta":{}}', /:1: export format 7 is newer than this stepstore reads \(1\): upgrade stepstore/],
+    ['a crabtalk file with a bad line', '{"agent":"crab","created_by":"x"}\n{"message":{"role":"user"}}\n[1,2]', /:3: not a JSON object/],
+    ['something else entirely', '{"hello":"world"}', /:1: neither a stepstore export header nor a crabtalk session meta/],
+  ];
+
+  it.each(badFiles)('refuses %s with exit 2, one line naming the file and line, and writes nothing', async (_name, text, message) => {
+    const file = path.join(base, 'bad.jsonl');
+    fs.writeFileSync(file, text);
+    const result = await run(['--dir', target, 'import', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(new RegExp(`^stepstore: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${message.source}`));
+    // Not even the sessions directory was created.
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('undoes a half-written import when the store rejects a step, leaving no session behind', async () => {
+    const big = 'x'.repeat(5 * 1024 * 1024); // over the default 4 MiB step limit
+    const file = path.join(base, 'big.jsonl');
+    fs.writeFileSync(
+      file,
+      `${JSON.stringify({ stepstore_export: 1, handle: 'crab_big_1', meta: { agent: 'crab', created_by: 'big', created_at: '2026-01-01T00:00:00Z', title: '', updated_at: '2026-01-01T00:00:00Z', message_count: 2 } })}\n` +
+        `${JSON.stringify({ step: 1, line: { message: { role: 'user', content: 'small' } } })}\n` +
+        `${JSON.stringify({ step: 2, line: { message: { role: 'user', content: big } } })}\n`,
+    );
+    const result = await run(['--dir', target, 'import', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^stepstore: crab_big_1: .*\(STEP_TOO_LARGE\); fix the input; nothing was written\n$/);
+    expect((await run(['--dir', target, 'list', '--json'])).stdout).toContain('"sessions": []');
+  });
+
+  it('fails with one line when the file cannot be read', async () => {
+    const result = await run(['--dir', target, 'import', path.join(base, 'missing.jsonl')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd()).toBe(
+      `stepstore: ${path.join(base, 'missing.jsonl')}: cannot read it: no such file; pass the path of a file written by "stepstore export" or a crabtalk .jsonl session`,
+    );
+  });
+});
