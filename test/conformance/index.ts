@@ -19,6 +19,7 @@ import { loadTests } from './load.js';
 import { metaTests } from './meta.js';
 import { namingTests } from './naming.js';
 import { processTests } from './processes.js';
+import { repairTests } from './repair.js';
 
 export function runConformance(name: string, harness: Harness): void {
   describe(name, () => {
@@ -33,6 +34,7 @@ export function runConformance(name: string, harness: Harness): void {
     compactTests(harness);
     errorTests(harness);
     importTests(harness);
+    repairTests(harness);
     concurrencyTests(harness);
     processTests(harness);
     largeTests(harness);

@@ -9,7 +9,37 @@ const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 export type WorkerTask =
   | { name: 'append'; handle: string; tag: string; count: number | null }
   | { name: 'append-batches'; handle: string; tag: string; count: number | null; maxBatch: number; pad: number }
-  | { name: 'create'; agent: string; sender: string; count: number };
+  | { name: 'create'; agent: string; sender: string; count: number }
+  // The torture tasks: they print StepStoreErrors as `{ op, error, message }` lines and go on.
+  | {
+      name: 'append-shared';
+      handles: string[];
+      /** Also append to the sessions listed for this agent, refreshed every `refreshEvery` batches. */
+      agent: string | null;
+      refreshEvery: number;
+      tag: string;
+      count: number | null;
+      maxBatch: number;
+      pad: number;
+      /** Every n-th batch is events rather than messages; 0 for none. */
+      eventsEvery: number;
+    }
+  | { name: 'create-loop'; agent: string; senders: string[]; count: number | null; delayMs: number }
+  | { name: 'compact-loop'; handles: string[]; agent: string | null; refreshEvery: number; tag: string; count: number | null; delayMs: number }
+  | {
+      name: 'mixed';
+      tag: string;
+      agent: string;
+      sender: string;
+      /** A session every worker appends to and loads; never deleted. */
+      sharedHandle: string;
+      durationMs: number;
+      /** RSS is taken after this long, and again at the end. */
+      warmupMs: number;
+      maxOwn: number;
+      maxBatch: number;
+      pad: number;
+    };
 
 export interface Worker {
   child: ChildProcess;
@@ -19,8 +49,10 @@ export interface Worker {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-export function startWorker(store: WorkerStoreSpec, task: WorkerTask): Worker {
-  const child = spawn(process.execPath, [WORKER, JSON.stringify({ store, task })], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startWorker(store: WorkerStoreSpec, task: WorkerTask, options: { nodeArgs?: string[] } = {}): Worker {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), WORKER, JSON.stringify({ store, task })], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: Record<string, unknown>[] = [];
   let pending = '';
   let stderr = '';

@@ -47,7 +47,184 @@ switch (task.name) {
     }
     break;
   }
+  // The torture tasks below (test/torture) run until killed or for a set time,
+  // and print a StepStoreError as an `error` line instead of dying, so the
+  // parent sees every failure and decides which ones it expected.
+  case 'append-shared': {
+    // batches of messages (every eventsEvery-th an event batch) to random sessions among
+    // `handles` and, when `agent` is set, the sessions listed for it (refreshed now and then)
+    const handles = new Set(task.handles);
+    for (let i = 0; task.count === null || i < task.count; i++) {
+      if (task.agent && i % task.refreshEvery === 0) {
+        const listed = await attempt('list', () => store.listSessions({ agent: task.agent }));
+        for (const { handle } of listed ?? []) handles.add(handle);
+      }
+      if (handles.size === 0) break;
+      const handle = pick([...handles]);
+      const kind = task.eventsEvery > 0 && i % task.eventsEvery === task.eventsEvery - 1 ? 'event' : 'entry';
+      const items = batchItems(`${task.tag}:${i}`, kind, 1 + Math.floor(Math.random() * task.maxBatch), task.pad);
+      const steps = await attempt('append', () =>
+        kind === 'event' ? store.appendEvents(handle, items) : store.appendMessages(handle, items),
+      );
+      if (steps !== undefined) say({ i, handle, kind, steps, items });
+    }
+    break;
+  }
+  case 'create-loop': {
+    // sessions for (agent, one of senders), one every delayMs, forever when count is null
+    for (let i = 0; task.count === null || i < task.count; i++) {
+      const sender = task.senders[i % task.senders.length];
+      const handle = await attempt('create', () => store.createSession(task.agent, sender));
+      if (handle !== undefined) say({ i, handle, agent: task.agent, sender });
+      if (task.delayMs > 0) await sleep(task.delayMs);
+    }
+    break;
+  }
+  case 'compact-loop': {
+    // compact() a random session among `handles` and those listed for `agent`, one every delayMs
+    const handles = new Set(task.handles);
+    for (let i = 0; task.count === null || i < task.count; i++) {
+      if (task.agent && i % task.refreshEvery === 0) {
+        const listed = await attempt('list', () => store.listSessions({ agent: task.agent }));
+        for (const { handle } of listed ?? []) handles.add(handle);
+      }
+      if (handles.size === 0) {
+        await sleep(task.delayMs);
+        continue;
+      }
+      const handle = pick([...handles]);
+      const summary = `${task.tag}:${i} summary of what came before`;
+      const archive = await attempt('compact', () => store.compact(handle, summary));
+      if (archive !== undefined) say({ i, handle, archive, summary });
+      if (task.delayMs > 0) await sleep(task.delayMs);
+    }
+    break;
+  }
+  case 'mixed': {
+    await mixed(task);
+    break;
+  }
   default:
     throw new Error(`unknown task ${task.name}`);
 }
 await store.close();
+
+function pick(items) {
+  return items[Math.floor(Math.random() * items.length)];
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `size` messages (or events) tagged `tag:j`, padded with up to `pad` two-byte characters. */
+function batchItems(tag, kind, size, pad) {
+  return Array.from({ length: size }, (_, j) => {
+    const text = `${tag}:${j} ${'é'.repeat(Math.floor(Math.random() * (pad + 1)))}`;
+    return kind === 'event' ? { event: 'note', text } : { message: { role: 'user', content: text } };
+  });
+}
+
+/** Runs one store call; a StepStoreError becomes an `error` line (and undefined), anything else kills the worker. */
+async function attempt(op, call) {
+  try {
+    return await call();
+  } catch (err) {
+    if (err?.name !== 'StepStoreError') throw err;
+    say({ op, error: err.code, message: err.message });
+    return undefined;
+  }
+}
+
+/**
+ * The soak workload for durationMs: creates, appends (own sessions and one
+ * shared session), compacts, loads, lists, reads and deletes its own
+ * sessions, and reads everyone's. Prints each write it got acknowledged,
+ * error lines, its RSS after warmupMs and at the end, and a `done` line
+ * with the count of every operation.
+ */
+async function mixed(task) {
+  const counts = {};
+  const count = (op) => (counts[op] = (counts[op] ?? 0) + 1);
+  const own = [];
+  const deadline = Date.now() + task.durationMs;
+  const warmedUpAt = Date.now() + task.warmupMs;
+  let measured = false;
+  const memory = (at) => {
+    globalThis.gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    say({ memory: at, rss, heapUsed, gc: typeof globalThis.gc === 'function' });
+  };
+  const ops = [
+    ['create', 8, async () => {
+      if (own.length >= task.maxOwn) return;
+      const handle = await attempt('create', () => store.createSession(task.agent, task.sender));
+      if (handle !== undefined) {
+        own.push(handle);
+        say({ op: 'create', handle });
+      }
+    }],
+    ['append', 30, async () => {
+      if (own.length === 0) return;
+      const handle = pick(own);
+      const kind = Math.random() < 0.2 ? 'event' : 'entry';
+      const items = batchItems(`${task.tag}:${counts.append ?? 0}`, kind, 1 + Math.floor(Math.random() * task.maxBatch), task.pad);
+      const steps = await attempt('append', () =>
+        kind === 'event' ? store.appendEvents(handle, items) : store.appendMessages(handle, items),
+      );
+      if (steps !== undefined) say({ op: 'append', handle, kind, steps, items });
+    }],
+    ['append-shared', 10, async () => {
+      const items = batchItems(`${task.tag}:shared:${counts['append-shared'] ?? 0}`, 'entry', 1, task.pad);
+      const steps = await attempt('append-shared', () => store.appendMessages(task.sharedHandle, items));
+      if (steps !== undefined) say({ op: 'append', handle: task.sharedHandle, kind: 'entry', steps, items });
+    }],
+    ['compact', 4, async () => {
+      if (own.length === 0) return;
+      const handle = pick(own);
+      const summary = `${task.tag}:${counts.compact ?? 0} summary`;
+      const archive = await attempt('compact', () => store.compact(handle, summary));
+      if (archive !== undefined) say({ op: 'compact', handle, archive, summary });
+    }],
+    ['load-shared', 6, async () => {
+      const snapshot = await attempt('load-shared', () => store.loadSession(task.sharedHandle));
+      if (snapshot === null) say({ op: 'load-shared', error: 'MISSING', message: 'the shared session did not load' });
+      else if (snapshot !== undefined && snapshot.diagnostics.length > 0) {
+        say({ op: 'load-shared', error: 'DIAGNOSTICS', message: JSON.stringify(snapshot.diagnostics) });
+      }
+    }],
+    ['load-any', 8, async () => {
+      const listed = await attempt('list', () => store.listSessions({ limit: 50 }));
+      if (listed === undefined || listed.length === 0) return;
+      await attempt('load-any', () => store.loadSession(pick(listed).handle, { withArchive: true }));
+    }],
+    ['read-any', 8, async () => {
+      const listed = await attempt('list', () => store.listSessions({ agent: task.agent, limit: 50 }));
+      if (listed === undefined || listed.length === 0) return;
+      await attempt('read-any', () => store.readSteps(pick(listed).handle, { after: Math.floor(Math.random() * 20), limit: 50 }));
+    }],
+    ['find-latest', 3, async () => {
+      await attempt('find-latest', () => store.findLatestSession(task.agent, task.sender));
+    }],
+    ['delete', 4, async () => {
+      if (own.length < 2) return;
+      const [handle] = own.splice(Math.floor(Math.random() * own.length), 1);
+      const deleted = await attempt('delete', () => store.deleteSession(handle));
+      if (deleted !== undefined) say({ op: 'delete', handle, deleted });
+    }],
+  ];
+  const total = ops.reduce((sum, [, weight]) => sum + weight, 0);
+  while (Date.now() < deadline) {
+    if (!measured && Date.now() >= warmedUpAt) {
+      memory('start');
+      measured = true;
+    }
+    let roll = Math.random() * total;
+    const [name, , run] = ops.find(([, weight]) => (roll -= weight) < 0) ?? ops[0];
+    count(name);
+    await run();
+  }
+  if (!measured) memory('start');
+  memory('end');
+  say({ done: true, counts, own });
+}
