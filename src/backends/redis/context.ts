@@ -30,9 +30,13 @@ export async function indexAfter(ctx: RedisContext, command: string, ...args: st
   if (ctx.conn.clustered) await ctx.conn.write(indexKey(ctx.prefix), [command, indexKey(ctx.prefix), ...args]);
 }
 
+/** Random once per process; request ids add a counter, so they are unique across processes and cheap. */
+const PROCESS_TAG = randomBytes(12).toString('base64url');
+let requests = 0;
+
 /** A fresh id for one write request, so a retry after a lost reply is recognised. */
 export function requestId(): string {
-  return randomBytes(12).toString('base64url');
+  return PROCESS_TAG + (++requests).toString(36);
 }
 
 /** A hash reply (an array of pairs under RESP2, an object under RESP3) as an object. */
