@@ -25,38 +25,49 @@ function invalid(message: string): StepStoreError {
  */
 export function assertPlainJson(value: unknown, path: string): void {
   const ancestors = new Set<object>();
-  const visit = (v: unknown, at: string, inObject: boolean): void => {
+  // The path to the value being visited, joined only when it is refused.
+  const keys: (string | number)[] = [];
+  const at = () => path + keys.map((key) => (typeof key === 'number' ? `[${key}]` : `.${key}`)).join('');
+  const visit = (v: unknown, inObject: boolean): void => {
     switch (typeof v) {
       case 'string':
       case 'boolean':
         return;
       case 'number':
-        if (!Number.isFinite(v)) throw invalid(`${at} is ${v}, which JSON cannot hold`);
+        if (!Number.isFinite(v)) throw invalid(`${at()} is ${v}, which JSON cannot hold`);
         return;
       case 'undefined':
         if (inObject) return;
-        throw invalid(`${at} is undefined, which JSON cannot hold`);
+        throw invalid(`${at()} is undefined, which JSON cannot hold`);
       case 'object': {
         if (v === null) return;
-        if (ancestors.has(v)) throw invalid(`${at} refers back to itself (a cycle)`);
+        if (ancestors.has(v)) throw invalid(`${at()} refers back to itself (a cycle)`);
         ancestors.add(v);
         if (Array.isArray(v)) {
           // An index loop, not forEach: a hole must be seen (and refused) as undefined.
-          for (let i = 0; i < v.length; i++) visit(v[i], `${at}[${i}]`, false);
+          for (let i = 0; i < v.length; i++) {
+            keys.push(i);
+            visit(v[i], false);
+            keys.pop();
+          }
         } else if (isPlainObject(v)) {
-          for (const key of Object.keys(v)) visit(v[key], `${at}.${key}`, true);
+          for (const key of Object.keys(v)) {
+            keys.push(key);
+            visit(v[key], true);
+            keys.pop();
+          }
         } else {
-          throw invalid(`${at} is a ${v.constructor?.name ?? 'non-plain object'}, not a plain object`);
+          throw invalid(`${at()} is a ${v.constructor?.name ?? 'non-plain object'}, not a plain object`);
         }
         ancestors.delete(v);
         return;
       }
       default:
-        throw invalid(`${at} is a ${typeof v}, which JSON cannot hold`);
+        throw invalid(`${at()} is a ${typeof v}, which JSON cannot hold`);
     }
   };
   try {
-    visit(value, path, false);
+    visit(value, false);
   } catch (err) {
     if (err instanceof RangeError) throw invalid(`${path} is nested too deeply`);
     throw err;
@@ -97,6 +108,7 @@ function checkEvent(item: unknown, at: string): Record<string, unknown> {
 
 /** Throws STEP_TOO_LARGE when `text` is over `maxStepBytes` bytes of UTF-8. */
 export function checkStepSize(text: string, at: string, maxStepBytes: number): void {
+  if (text.length * 3 <= maxStepBytes) return; // a UTF-16 unit never takes more than 3 bytes of UTF-8
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxStepBytes) {
     throw new StepStoreError('STEP_TOO_LARGE', `${at} is ${bytes} bytes, over maxStepBytes (${maxStepBytes})`);

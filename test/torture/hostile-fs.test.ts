@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StepStoreError, openStore, type FsLayer, type Store } from 'stepstore';
 import { nodeFs } from '../../src/backends/fs/durable.js';
 import { dropDir, scratchDir, snapshotTree, treeObject } from './lib/scratch.js';
+import { codeOf } from '../helpers/codes.js';
 import { report } from './summary.js';
 
 const quiet = { warn() {} };
@@ -44,16 +45,6 @@ async function open(options: { fs?: FsLayer } = {}): Promise<Store> {
   const store = await openStore({ dir: root, logger: quiet, fs: options.fs ?? watcher.layer });
   stores.push(store);
   return store;
-}
-
-async function codeOf(call: Promise<unknown> | (() => Promise<unknown>)): Promise<string> {
-  try {
-    await (typeof call === 'function' ? call() : call);
-    return 'resolved';
-  } catch (err) {
-    if (err instanceof StepStoreError) return err.code;
-    throw err;
-  }
 }
 
 let outsideBefore: ReturnType<typeof snapshotTree>;

@@ -11,8 +11,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StepStoreError, openStore, type ConversationMeta, type Store } from 'stepstore';
+import { openStore, type ConversationMeta, type Store } from 'stepstore';
 import { dropDir, scratchDir } from './lib/scratch.js';
+import { codeOf } from '../helpers/codes.js';
 import { report } from './summary.js';
 
 const msg = (content: string) => ({ message: { role: 'user', content } });
@@ -114,16 +115,6 @@ let base: string;
 let root: string;
 let store: Store;
 const tally = { inputs: 0, refusals: 0, accepted: 0, escapes: 0 };
-
-async function codeOf(call: () => unknown): Promise<string> {
-  try {
-    await call();
-    return 'resolved';
-  } catch (err) {
-    if (err instanceof StepStoreError) return err.code;
-    throw err;
-  }
-}
 
 const META: ConversationMeta = { agent: 'crab', created_by: 'u', created_at: '2026-01-01T00:00:00Z', title: '', updated_at: '', message_count: 0 };
 

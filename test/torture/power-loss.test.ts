@@ -2,7 +2,7 @@
 // on the recording layer (lib/crash-fs.ts); then, for every crash point (after
 // each of its filesystem mutations), the disk a power cut would leave is
 // rebuilt under several write-back policies and a fresh store opened on it.
-// Invariants, per durability level (the promises in docs/reliability.md):
+// Invariants, per durability level (the durability table in the README):
 //   every level: load and list never throw; every visible meta is whole; a
 //     compact marker never names a missing archive; an acknowledged archive
 //     survives as long as its session does; a process crash (everything written back) loses nothing
@@ -391,7 +391,7 @@ describe('2. power loss', () => {
   it('lost nothing acknowledged at any crash point', () => {
     report({
       part: '2. power loss',
-      invariant: 'after a power cut at any call: at full every acknowledged step, session, archive, deletion and meta update survives and nothing visible is torn; at file and none exactly what docs/reliability.md allows may vanish',
+      invariant: 'after a power cut at any call: at full every acknowledged step, session, archive, deletion and meta update survives and nothing visible is torn; at file and none exactly what the README durability table allows may vanish',
       tried: `${WORKLOADS.length} workloads × 3 durability levels, ${totals.crashPoints} crash points, ${totals.images} disk images (synced only, entries written back, everything written back, and random write-backs)`,
       iterations: totals.images,
       faults: totals.crashPoints,

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import type { RawStep } from '../../src/backend.js';
 import { archiveBase, archiveNumber, decodeArchive, encodeArchive } from '../../src/compact/archive.js';
 import { resumeHistory } from '../../src/compact/index.js';
-import { StepStoreError } from '../../src/errors.js';
 import { applyBump, mergeBumps } from '../../src/meta/bump.js';
 import { checkMetaUpdate, decodeMeta, encodeMeta, newMeta } from '../../src/meta/codec.js';
 import { later, sameInstant, timeOf } from '../../src/meta/time.js';
@@ -17,16 +16,7 @@ import { classifyStep } from '../../src/sessions/step-line.js';
 import { encodeBatch } from '../../src/sessions/validate.js';
 import { parseStepName, stepName, tempPath } from '../../src/backends/fs/paths.js';
 import { recordingLogger } from '../conformance/fixture.js';
-
-const codeOf = (f: () => unknown): string | null => {
-  try {
-    f();
-    return null;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StepStoreError);
-    return (err as StepStoreError).code;
-  }
-};
+import { codeOfSync as codeOf } from '../helpers/codes.js';
 
 describe('classifyStep', () => {
   it.each([

@@ -13,10 +13,10 @@ import {
   seqAfterPrefix,
   sessionPrefix,
 } from '../../src/sessions/slug.js';
-import { StepStoreError } from '../../src/errors.js';
 import { SLUG_EXAMPLES, BAD_NAMES } from '../conformance/naming.js';
 import { BAD_HANDLES } from '../conformance/errors.js';
 import { BAD_ARCHIVE_NAMES } from '../conformance/compact.js';
+import { codeOfSync as codeOf } from '../helpers/codes.js';
 
 /** FORMAT.md's rule written the other way round: regexes over code points. */
 function oracle(name: string): string {
@@ -44,16 +44,6 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-const codeOf = (f: () => unknown): string | null => {
-  try {
-    f();
-    return null;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StepStoreError);
-    return (err as StepStoreError).code;
-  }
-};
 
 describe('senderSlug', () => {
   it.each(SLUG_EXAMPLES)('maps %j to %j', (name, slug) => {

@@ -30,7 +30,7 @@ const CLAIM_TRIES_BEFORE_RESCAN = 16;
 /** Longest a load or list keeps the event loop before yielding. */
 export const SLICE_MS = 4;
 const FIRST_SLICE = 16;
-const MAX_SLICE = 256;
+const MAX_SLICE = 64;
 
 const notFound = (slug: Slug) => new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
 
