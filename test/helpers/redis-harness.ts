@@ -35,10 +35,14 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
   await client.close();
 }
 
-export function redisHarness(url: string = REDIS_URL): Harness {
+/**
+ * Fresh stores at `url`, each fixture under its own prefix below `keyPrefix`;
+ * `onDispose` runs after a fixture's keys are removed.
+ */
+export function redisHarness(url: string = REDIS_URL, keyPrefix = 'stepstore-test:', onDispose?: () => void): Harness {
   return {
     async fixture(): Promise<Fixture> {
-      const prefix = `stepstore-test:${randomBytes(6).toString('hex')}:`;
+      const prefix = `${keyPrefix}${randomBytes(6).toString('hex')}:`;
       const opened: Store[] = [];
       return {
         async open(overrides: StoreOverrides = {}) {
@@ -50,6 +54,7 @@ export function redisHarness(url: string = REDIS_URL): Harness {
         async dispose() {
           await Promise.all(opened.map((store) => store.close()));
           await deleteKeys(url, prefix);
+          onDispose?.();
         },
       };
     },

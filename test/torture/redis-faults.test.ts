@@ -15,10 +15,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from 'stepstore';
 import { openRedisStore } from 'stepstore/redis';
 import { runConformance } from '../conformance/index.js';
-import type { Fixture, Harness, StoreOverrides } from '../conformance/harness.js';
 import { startWorker, type Worker } from '../helpers/children.js';
 import { quietLogger } from '../helpers/fs-harness.js';
-import { deleteKeys } from '../helpers/redis-harness.js';
+import { deleteKeys, redisHarness } from '../helpers/redis-harness.js';
 import { Ledger, checkLedger, randomInt, recordingLogger, sleep } from './lib/ledger.js';
 import { FlakyProxy } from './lib/proxy.js';
 import { RedisServer, redisServerVersion } from './lib/redis-server.js';
@@ -513,25 +512,9 @@ if (version === null) {
       tally.aclTests += 1;
     });
 
-    const aclHarness: Harness = {
-      async fixture(): Promise<Fixture> {
-        const prefix = `${KEY_PREFIX}${randomBytes(6).toString('hex')}:`;
-        const opened: Store[] = [];
-        return {
-          async open(overrides: StoreOverrides = {}) {
-            const store = await openRedisStore({ url, prefix, logger: quietLogger, ...overrides });
-            opened.push(store);
-            return store;
-          },
-          workerSpec: () => ({ kind: 'redis', url, prefix }),
-          async dispose() {
-            await Promise.all(opened.map((store) => store.close()));
-            await deleteKeys(url, prefix);
-            tally.aclTests += 1;
-          },
-        };
-      },
-    };
+    const aclHarness = redisHarness(url, KEY_PREFIX, () => {
+      tally.aclTests += 1;
+    });
     runConformance('redis as an ACL user', aclHarness);
   });
 }
