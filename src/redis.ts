@@ -50,7 +50,14 @@ export async function openRedisStore(options: RedisStoreOptions = {}): Promise<S
       ? new Connection(options.client, false, connectionOptions)
       : await Connection.open(options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', connectionOptions);
   if (aof !== null) {
-    const [major, minor] = await serverVersion(conn);
+    let version: [number, number];
+    try {
+      version = await serverVersion(conn);
+    } catch (err) {
+      await conn.close().catch(() => undefined);
+      throw err;
+    }
+    const [major, minor] = version;
     if (major < 7 || (major === 7 && minor < 2)) {
       await conn.close();
       throw invalidOption(`waitForAof needs WAITAOF (Redis 7.2 or newer); this server is ${major}.${minor}`);

@@ -4,7 +4,6 @@
 
 import { isStepStoreError, type ErrorCode } from '../index.js';
 
-export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 

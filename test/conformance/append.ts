@@ -100,6 +100,17 @@ export function appendTests(harness: Harness): void {
       expect(steps.map((s) => s.line)).toEqual(items);
     });
 
+    it('a batch bigger than any internal slice (2,500 items) lands whole, in order, and is counted', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      const items = userMessages('huge', 2500);
+      const numbers = await store.appendMessages(handle, items);
+      expect(numbers).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+      const snapshot = await store.loadSession(handle);
+      expect(snapshot!.history).toEqual(items);
+      expect(snapshot!.meta.message_count).toBe(2500);
+    });
+
     it('messages round-trip exactly, unicode and nesting included, before and after a restart', async () => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');

@@ -33,7 +33,6 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
     try {
       ctx.fs.mkdirSync(path, DIR_MODE);
       ctx.fs.chmodSync(path, DIR_MODE);
-      await fsyncDirAsync(ctx.fs, container);
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw err;
       // Ours only if it is a real directory: a planted symlink would lead writes out of the root.
@@ -41,6 +40,8 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
       if (stat.isSymbolicLink()) throw new StepStoreError('UNSAFE_ROOT', `refusing ${path}: it is a symlink`);
       if (!stat.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
     }
+    // Also when it was there: whoever made it may have crashed, or failed, before this fsync.
+    await fsyncDirAsync(ctx.fs, container);
   }
   ctx.readyDirs.add(dir);
 }
@@ -122,14 +123,19 @@ async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord): 
   return name!;
 }
 
-/** The archive first, durably; only then the marker naming it. A marker that fails takes its archive back. */
+/**
+ * The archive first, durably; only then the marker naming it. A marker that
+ * fails takes its archive back, unless the marker could not be taken back
+ * either: a marker must never name a missing archive.
+ */
 export async function compact(ctx: FsContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
   verifySession(ctx, slug);
   const name = await putArchive(ctx, base, record);
+  const markerLeft: number[] = [];
   try {
-    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null);
+    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null, markerLeft);
   } catch (err) {
-    unlinkQuietly(ctx.fs, archivePath(ctx.root, name));
+    if (markerLeft.length === 0) unlinkQuietly(ctx.fs, archivePath(ctx.root, name));
     throw err;
   }
   return name;
@@ -138,7 +144,8 @@ export async function compact(ctx: FsContext, slug: Slug, base: string, record: 
 export async function importArchive(ctx: FsContext, name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
   const stored = await storeArchive(ctx, record, name, null);
   if (stored !== null) return null;
-  return (await getArchive(ctx, name)) ?? record;
+  // Taken by a file that is no archive of a live session (orphaned, unreadable): a conflict, as on Redis.
+  return (await getArchive(ctx, name)) ?? { owner: '', archived_at: '', content: '' };
 }
 
 export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveRecord | null> {

@@ -117,7 +117,7 @@ export function createFileSync(io: FsLayer, path: string, data: Buffer): number 
     writeAllSync(io, fd, data, path);
     return fd;
   } catch (err) {
-    io.closeSync(fd);
+    closeQuietly(io, fd);
     unlinkQuietly(io, path);
     throw err;
   }

@@ -106,7 +106,7 @@ export async function readMeta(ctx: FsContext, slug: Slug): Promise<Conversation
  * directory at `full`. When that last fsync fails, the previous meta is put
  * back (best effort) before rejecting, so a failed write leaves no visible change.
  */
-async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
+export async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
   const path = metaPath(ctx.root, slug);
   try {
@@ -132,8 +132,6 @@ async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): 
   }
 }
 
-/** Writes a new session's meta (its directory was just claimed: nobody else writes it yet). */
-export const writeNewMeta = replaceMeta;
 
 /** Takes the session's meta lock, or returns false when another process holds it. */
 function tryLock(ctx: FsContext, slug: Slug): boolean {
@@ -143,7 +141,9 @@ function tryLock(ctx: FsContext, slug: Slug): boolean {
       createLockSync(ctx.fs, path);
       return true;
     } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw err;
+      const code = errnoOf(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(slug); // deleted meanwhile
+      if (code !== 'EEXIST') throw err;
     }
     try {
       if (Date.now() - ctx.fs.lstatSync(path).mtimeMs <= LOCK_STALE_MS) return false;
@@ -212,12 +212,16 @@ export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMe
   }
 }
 
-/** Sets message_count to `count` under the meta lock (repair); false when the lock stayed busy or the meta is gone. */
-export async function setMessageCount(ctx: FsContext, slug: Slug, count: number): Promise<boolean> {
+/**
+ * Sets message_count from `expected` to `count` under the meta lock (repair);
+ * false when the lock stayed busy, the meta is gone, or its count moved since
+ * it was read (a bump landed while repair counted: counting again is the caller's call).
+ */
+export async function setMessageCount(ctx: FsContext, slug: Slug, expected: number, count: number): Promise<boolean> {
   let written = false;
   const locked = await withLock(ctx, slug, LOCK_WAIT_MS, async () => {
     const disk = readDiskMeta(ctx, slug);
-    if (disk === null) return;
+    if (disk === null || disk.message_count !== expected) return;
     await replaceMeta(ctx, slug, { ...disk, message_count: count });
     written = true;
   });

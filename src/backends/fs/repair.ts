@@ -11,8 +11,8 @@ import { toSlug, type Slug } from '../../sessions/slug.js';
 import { checkSteps, emptyReport } from '../../sessions/repair.js';
 import type { RepairReport } from '../../types.js';
 import { getArchive } from './archives.js';
-import type { FsContext } from './context.js';
 import { DIR_MODE, FILE_MODE, errnoOf, kindOf, readRegularFileSync } from './durable.js';
+import { ioError, type FsContext } from './context.js';
 import { LOCK_STALE_MS, flushPending, readDiskMeta, setMessageCount } from './meta.js';
 import {
   META_LOCK_FILE,
@@ -131,7 +131,7 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
   if (meta !== undefined && meta.message_count !== messages) {
     if (idle <= QUIET_MS) {
       report.countersSkipped.push(slug);
-    } else if (pass.dryRun || (await setMessageCount(ctx, slug, messages))) {
+    } else if (pass.dryRun || (await setMessageCount(ctx, slug, meta.message_count, messages))) {
       report.countersFixed.push({ handle: slug, from: meta.message_count, to: messages });
     } else {
       report.countersSkipped.push(slug);
@@ -176,6 +176,14 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
 }
 
 export async function repair(ctx: FsContext, dryRun: boolean): Promise<RepairReport> {
+  try {
+    return await repairPass(ctx, dryRun);
+  } catch (err) {
+    throw ioError(err, 'repairing the sessions root');
+  }
+}
+
+async function repairPass(ctx: FsContext, dryRun: boolean): Promise<RepairReport> {
   if (!dryRun) await flushPending(ctx, true);
   const pass: Pass = { ctx, report: emptyReport(dryRun), dryRun, now: Date.now() };
   const sessions = new Set<string>();

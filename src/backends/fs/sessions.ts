@@ -11,7 +11,7 @@ import type { ConversationMeta } from '../../types.js';
 import { removeOwnedArchives, ensureStoreDir } from './archives.js';
 import { ioError, cacheState, type FsContext } from './context.js';
 import { DIR_MODE, errnoOf, fsyncDirAsync, kindOf } from './durable.js';
-import { readDiskMeta, restorePending, settle, withPending, writeNewMeta } from './meta.js';
+import { readDiskMeta, restorePending, settle, withPending, replaceMeta } from './meta.js';
 import { metaPath, sessionDir, trashDir, trashPath } from './paths.js';
 import { SLICE_MS } from './steps.js';
 
@@ -49,7 +49,7 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
   const dir = sessionDir(ctx.root, slug);
   try {
     ctx.fs.chmodSync(dir, DIR_MODE);
-    await writeNewMeta(ctx, slug, meta);
+    await replaceMeta(ctx, slug, meta);
     if (ctx.durability === 'full') await fsyncDirAsync(ctx.fs, ctx.root);
   } catch (err) {
     // Not acknowledged: take the claimed directory back so nothing half-made is left.

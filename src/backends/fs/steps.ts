@@ -109,9 +109,15 @@ function claimStep(ctx: FsContext, dir: string, temp: string, state: SessionStat
   }
 }
 
-/** Takes back steps of a failed call: they were never acknowledged. */
-function unlinkSteps(ctx: FsContext, dir: string, steps: number[]): void {
-  for (const step of steps) unlinkQuietly(ctx.fs, stepPath(dir, step));
+/** Takes back steps of a failed call (they were never acknowledged); those that would not go are added to `left`. */
+function unlinkSteps(ctx: FsContext, dir: string, steps: number[], left: number[]): void {
+  for (const step of steps) {
+    try {
+      ctx.fs.unlinkSync(stepPath(dir, step));
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') left.push(step);
+    }
+  }
 }
 
 function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
@@ -124,7 +130,7 @@ function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
 }
 
 /** One step with every call inline: the cheapest path when nothing else is appending. */
-function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: SessionState, step: EncodedStep): number {
+function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: SessionState, step: EncodedStep, left: number[]): number {
   const temp = tempPath(dir);
   const fd = createFileSync(ctx.fs, temp, Buffer.from(step.json, 'utf8'));
   let number: number;
@@ -146,7 +152,7 @@ function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: Sessio
       ctx.fs.fsyncSync(dirFd);
       ctx.stats.syncs += 1;
     } catch (err) {
-      unlinkSteps(ctx, dir, [number]);
+      unlinkSteps(ctx, dir, [number], left);
       throw err;
     }
   }
@@ -154,7 +160,14 @@ function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: Sessio
 }
 
 /** Any number of steps: temps written inline, their fsyncs overlapped on the thread pool, links in order. */
-async function appendMany(ctx: FsContext, dir: string, dirFd: number, state: SessionState, steps: EncodedStep[]): Promise<number[]> {
+async function appendMany(
+  ctx: FsContext,
+  dir: string,
+  dirFd: number,
+  state: SessionState,
+  steps: EncodedStep[],
+  left: number[],
+): Promise<number[]> {
   const linked: number[] = [];
   try {
     for (let start = 0; start < steps.length; start += BATCH_CHUNK) {
@@ -172,13 +185,14 @@ async function appendMany(ctx: FsContext, dir: string, dirFd: number, state: Ses
           if (failed !== undefined) throw failed.reason;
         }
         for (const temp of temps) {
-          ctx.fs.closeSync(temp.fd!);
-          temp.fd = null;
+          const fd = temp.fd!;
+          temp.fd = null; // closed, or failed to close: never closed again (the number may be reused)
+          ctx.fs.closeSync(fd);
         }
         for (const temp of temps) linked.push(claimStep(ctx, dir, temp.path, state));
       } finally {
         for (const temp of temps) {
-          if (temp.fd !== null) ctx.fs.closeSync(temp.fd);
+          if (temp.fd !== null) closeQuietly(ctx.fs, temp.fd);
           unlinkQuietly(ctx.fs, temp.path);
         }
       }
@@ -189,7 +203,7 @@ async function appendMany(ctx: FsContext, dir: string, dirFd: number, state: Ses
     }
     return linked;
   } catch (err) {
-    unlinkSteps(ctx, dir, linked);
+    unlinkSteps(ctx, dir, linked, left);
     throw err;
   }
 }
@@ -197,9 +211,16 @@ async function appendMany(ctx: FsContext, dir: string, dirFd: number, state: Ses
 /**
  * Appends after checking the session on every call: its directory is opened
  * without following a symlink and `meta` must be a regular file, so a
- * directory or meta swapped for a symlink is never written through.
+ * directory or meta swapped for a symlink is never written through. When the
+ * call fails, steps it linked but could not take back are added to `left`.
  */
-export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
+export async function appendSteps(
+  ctx: FsContext,
+  slug: Slug,
+  steps: EncodedStep[],
+  bump: MetaBump | null,
+  left: number[] = [],
+): Promise<number[]> {
   // Counted from the call on, so that appends started together all see each other.
   ctx.activeAppends += 1;
   let dirFd: number | null = null;
@@ -212,8 +233,8 @@ export async function appendSteps(ctx: FsContext, slug: Slug, steps: EncodedStep
     const dir = sessionDir(ctx.root, slug);
     numbers =
       steps.length === 1 && ctx.activeAppends === 1
-        ? [appendOneSync(ctx, dir, dirFd, state, steps[0]!)]
-        : await appendMany(ctx, dir, dirFd, state, steps);
+        ? [appendOneSync(ctx, dir, dirFd, state, steps[0]!, left)]
+        : await appendMany(ctx, dir, dirFd, state, steps, left);
   } catch (err) {
     throw failure(ctx, slug, err);
   } finally {

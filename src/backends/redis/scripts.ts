@@ -8,7 +8,9 @@
 // another slot, so the key is left out and the caller updates it after.
 
 /** How many recent request ids a session or pair remembers for retries. */
-export const REMEMBERED_IDS = 1024;
+const REMEMBERED_IDS = 1024;
+/** Steps pushed per RPUSH inside the append script. */
+const PUSH_SLICE = 1000;
 
 const REMEMBER = `
 local function remember(key, score, id)
@@ -51,7 +53,11 @@ local done = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if done then return tonumber(done) end
 local kinds = ARGV[2]
 local n = string.len(kinds)
-local last = redis.call('RPUSH', KEYS[2], unpack(ARGV, 7, 6 + n))
+-- In slices: unpack() of too many values overflows Lua's stack.
+local last = 0
+for from = 7, 6 + n, ${PUSH_SLICE} do
+  last = redis.call('RPUSH', KEYS[2], unpack(ARGV, from, math.min(from + ${PUSH_SLICE - 1}, 6 + n)))
+end
 local first = last - n + 1
 for i = n, 1, -1 do
   if string.sub(kinds, i, i) == 'b' then

@@ -12,8 +12,6 @@ import { indexAfter, indexKeys, notFound, requestId, type RedisContext } from '.
 import { sessionKeys } from './keys.js';
 import { APPEND } from './scripts.js';
 
-/** Steps per append script (Lua's unpack has a limit); a bigger batch becomes several scripts. */
-const APPEND_CHUNK = 1000;
 const READ_CHUNK = 512;
 
 const KIND_CHARS: Record<EncodedStep['kind'], string> = { compact: 'b', 'legacy-compact': 'b', entry: 'm', event: 'e' };
@@ -26,18 +24,15 @@ export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedS
   }
   const at = JSON.stringify(bump?.at ?? '');
   const ms = bump === null ? 0 : timeOf(bump.at);
-  const numbers: number[] = [];
-  for (let start = 0; start < steps.length; start += APPEND_CHUNK) {
-    const chunk = steps.slice(start, start + APPEND_CHUNK);
-    const kinds = chunk.map((step) => KIND_CHARS[step.kind]).join('');
-    const messages = bump === null ? 0 : chunk.filter((step) => step.kind === 'entry').length;
-    const first = (await ctx.conn.script(
-      APPEND,
-      [keys.meta, keys.steps, keys.state, keys.ids, ...indexKeys(ctx)],
-      [requestId(), kinds, messages, at, ms, slug, ...chunk.map((step) => step.json)],
-    )) as number;
-    for (let i = 0; i < chunk.length; i++) numbers.push(first + i);
-  }
+  const kinds = steps.map((step) => KIND_CHARS[step.kind]).join('');
+  const messages = bump === null ? 0 : steps.filter((step) => step.kind === 'entry').length;
+  // One script for the whole batch: it lands whole or not at all.
+  const first = (await ctx.conn.script(
+    APPEND,
+    [keys.meta, keys.steps, keys.state, keys.ids, ...indexKeys(ctx)],
+    [requestId(), kinds, messages, at, ms, slug, ...steps.map((step) => step.json)],
+  )) as number;
+  const numbers = steps.map((_, i) => first + i);
   if (bump !== null) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
   ctx.stats.stepsWritten += numbers.length;
   return numbers;

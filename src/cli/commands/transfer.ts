@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isStepStoreError, senderSlug, type CompactMarker, type ConversationMeta, type StepLine } from '../../index.js';
 import { CliError, usage } from '../errors.js';
-import { EXPORT_VERSION, FileProblem, parseFile, type ArchiveLine, type ParsedFile } from '../export-file.js';
+import { EXPORT_VERSION, FileProblem, parseFile, type ArchiveLine, type ExportHeader, type ParsedFile } from '../export-file.js';
 import { kindOf, plural } from '../format.js';
 import type { Cli } from '../open.js';
 import { note, print, printJson } from '../output.js';
@@ -62,7 +62,8 @@ export async function exportSession(cli: Cli, handle: string, opts: ExportOption
   const missing: string[] = [];
   const unreadable: number[] = [];
   try {
-    write({ stepstore_export: EXPORT_VERSION, handle, exported_at: new Date().toISOString(), meta });
+    const header: ExportHeader = { stepstore_export: EXPORT_VERSION, handle, exported_at: new Date().toISOString(), meta };
+    write(header);
     for await (const page of stepPages(cli, handle)) {
       for (const s of page) {
         if (s.kind === 'unreadable') {
