@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openStore } from '../../dist/index.js';
-import { check, countingLogger } from '../lib/harness.mjs';
+import { appendConcurrently, check, countingLogger } from '../lib/harness.mjs';
 import { fdatasyncFloor } from '../lib/floors.mjs';
 import { events, messages } from '../lib/payload.mjs';
 import { countRows, openDb } from '../lib/sqlite.mjs';
@@ -17,23 +17,8 @@ function concurrentRun(sessions, perSession, kind) {
     const logger = countingLogger();
     const root = path.join(ctx.dir(), 'root');
     const store = await openStore({ dir: root, durability: 'full', logger });
-    const handles = [];
-    for (let k = 0; k < sessions; k++) handles.push(await store.createSession('bench', `user-${k}`));
     const append = kind === 'events' ? (h, b) => store.appendEvents(h, b) : (h, b) => store.appendMessages(h, b);
-    const latency = new Float64Array(sessions * perSession);
-    const numbers = handles.map(() => []);
-    const t = ctx.start();
-    await Promise.all(
-      handles.map(async (handle, k) => {
-        for (let j = 0; j < perSession; j++) {
-          const s = performance.now();
-          const [step] = await append(handle, [items[k][j]]);
-          latency[k * perSession + j] = performance.now() - s;
-          numbers[k].push(step);
-        }
-      }),
-    );
-    const timed = ctx.stop(t);
+    const { timed, samples, handles } = await appendConcurrently(ctx, store, items, append);
     const stats = store.stats();
     const c0 = performance.now();
     await store.close();
@@ -41,7 +26,6 @@ function concurrentRun(sessions, perSession, kind) {
 
     const verifier = await openStore({ dir: root, durability: 'none', logger });
     for (let k = 0; k < sessions; k++) {
-      numbers[k].forEach((step, j) => check(step === j + 1, `session ${k} item ${j} got step ${step}`));
       const names = fs.readdirSync(path.join(root, handles[k]));
       check(names.filter((x) => x.startsWith('step-')).length === perSession, `session ${k} holds ${names.length} entries`);
       check(!names.some((x) => x.startsWith('.tmp-')), `session ${k}: temp files left behind`);
@@ -55,7 +39,7 @@ function concurrentRun(sessions, perSession, kind) {
     await verifier.close();
     check(logger.warnings === 0, `store warned: ${logger.first}`);
     const total = sessions * perSession;
-    return { ...timed, ops: total, samples: latency, info: { syncsPerStep: stats.syncs / total, metaWrites: stats.metaWrites, closeMs } };
+    return { ...timed, ops: total, samples, info: { syncsPerStep: stats.syncs / total, metaWrites: stats.metaWrites, closeMs } };
   };
 }
 

@@ -5,7 +5,7 @@
 
 import { createClient } from 'redis';
 import { openRedisStore } from '../../dist/redis.js';
-import { check, countingLogger } from '../lib/harness.mjs';
+import { appendConcurrently, check, countingLogger } from '../lib/harness.mjs';
 import { messageBuffers, messages } from '../lib/payload.mjs';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -68,24 +68,8 @@ function storeRun(sessions, perSession) {
     const logger = countingLogger();
     const prefix = nextPrefix();
     const store = await openRedisStore({ url: URL, prefix, logger });
-    const handles = [];
-    for (let k = 0; k < sessions; k++) handles.push(await store.createSession('bench', `user-${k}`));
-    const samples = new Float64Array(sessions * perSession);
-    const numbers = handles.map(() => []);
-    const t = ctx.start();
-    await Promise.all(
-      handles.map(async (handle, k) => {
-        for (let j = 0; j < perSession; j++) {
-          const s = performance.now();
-          const [step] = await store.appendMessages(handle, [items[k][j]]);
-          samples[k * perSession + j] = performance.now() - s;
-          numbers[k].push(step);
-        }
-      }),
-    );
-    const timed = ctx.stop(t);
+    const { timed, samples, handles } = await appendConcurrently(ctx, store, items, (h, b) => store.appendMessages(h, b));
     for (let k = 0; k < sessions; k++) {
-      numbers[k].forEach((step, j) => check(step === j + 1, `session ${k} item ${j} got step ${step}`));
       const snap = await store.loadSession(handles[k]);
       check(snap.history.length === perSession && snap.meta.message_count === perSession, `session ${k} holds ${snap.history.length}`);
       check(snap.history[perSession - 1].message.content === items[k][perSession - 1].message.content, `session ${k}: last message differs`);

@@ -128,3 +128,30 @@ export async function rssProbe(mode, args) {
   });
   return JSON.parse(out.trim().split('\n').pop());
 }
+
+/**
+ * Creates one session per item list, then appends each list's items one at a
+ * time, every session concurrently, timed; checks each session got steps 1..n
+ * in order. Returns the timing, the per-call latencies and the handles.
+ */
+export async function appendConcurrently(ctx, store, items, append) {
+  const perSession = items[0].length;
+  const handles = [];
+  for (let k = 0; k < items.length; k++) handles.push(await store.createSession('bench', `user-${k}`));
+  const samples = new Float64Array(items.length * perSession);
+  const numbers = handles.map(() => []);
+  const t = ctx.start();
+  await Promise.all(
+    handles.map(async (handle, k) => {
+      for (let j = 0; j < perSession; j++) {
+        const s = performance.now();
+        const [step] = await append(handle, [items[k][j]]);
+        samples[k * perSession + j] = performance.now() - s;
+        numbers[k].push(step);
+      }
+    }),
+  );
+  const timed = ctx.stop(t);
+  numbers.forEach((steps, k) => steps.forEach((step, j) => check(step === j + 1, `session ${k} item ${j} got step ${step}`)));
+  return { timed, samples, handles };
+}
