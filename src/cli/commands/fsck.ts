@@ -1,8 +1,10 @@
-// `stepstore fsck`: store.repair({ dryRun: true }) as a readable report, and
-// with --repair store.repair(). Exit 1 while problems remain. What repair
-// fixes by itself and what needs a person is the library's RepairReport.
+// `stepstore fsck`: its declaration, and store.repair({ dryRun: true }) as a
+// readable report, with --repair store.repair(). Exit 1 while problems remain.
+// What repair fixes by itself and what needs a person is the library's RepairReport.
 
+import type { Command } from 'commander';
 import type { RepairReport } from '../../index.js';
+import { action, sub } from '../command.js';
 import { plural } from '../format.js';
 import type { Cli } from '../open.js';
 import { print, printJson } from '../output.js';
@@ -110,4 +112,15 @@ export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
     print(fixable > 0 ? `${fixable} of them can be fixed with "stepstore fsck --repair${cli.again}".` : 'None of them can be fixed automatically; see the advice above.');
   }
   return 1;
+}
+
+export function register(program: Command): void {
+  sub(program, 'fsck', 'check every session: unreadable steps, leftovers, missing metas, counters, markers, modes', [
+    'stepstore fsck',
+    'stepstore fsck --repair',
+    'stepstore fsck --json | jq .problems',
+  ])
+    .option('--repair', 'fix what can be fixed safely (leftovers, counters, orphan archives, modes), report the rest')
+    .addHelpText('after', '\nExit code 1 while problems remain.\n')
+    .action(action(false, (cli, _args, opts) => fsck(cli, opts)));
 }

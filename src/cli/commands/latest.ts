@@ -1,8 +1,10 @@
-// `stepstore latest <agent> <sender>`: the session a runtime's resume picks
-// (findLatestSession), and why: the candidates, the rule, what it replays,
-// and near misses whose sender differs only in spelling.
+// `stepstore latest <agent> <sender>`: its declaration and the session a
+// runtime's resume picks (findLatestSession), and why: the candidates, the
+// rule, what it replays, and near misses whose sender differs only in spelling.
 
+import type { Command } from 'commander';
 import { senderSlug, type SessionSummary } from '../../index.js';
+import { action, sub } from '../command.js';
 import { ago, plural, table } from '../format.js';
 import type { Cli } from '../open.js';
 import { print, printJson } from '../output.js';
@@ -71,4 +73,11 @@ function candidatesTable(cli: Cli, candidates: SessionSummary[], picked: string)
     candidates.map(({ handle, meta }) => [handle, String(meta.message_count), ago(meta.created_at), ago(meta.updated_at), handle === picked ? '← picked' : '']),
     (_r, c, cell) => (c === 4 ? style.green(cell) : cell),
   );
+}
+
+export function register(program: Command): void {
+  sub(program, 'latest', 'the session a resume would pick for an agent and sender, and why', ['stepstore latest crab tg:12345', 'stepstore latest crab tg:12345 --json'])
+    .argument('<agent>', 'agent name, exactly as the runtime passes it')
+    .argument('<sender>', 'sender identity, exactly as the runtime passes it')
+    .action(action(false, (cli, [agent, sender]) => latest(cli, agent as string, sender as string)));
 }

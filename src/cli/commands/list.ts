@@ -1,6 +1,9 @@
-// `stepstore list`: the sessions, newest update first, as a table or JSON.
+// `stepstore list`: its declaration (options, help) and the sessions, newest
+// update first, as a table or JSON. Also helpers other commands share.
 
+import type { Command } from 'commander';
 import type { SessionSummary } from '../../index.js';
+import { action, sub } from '../command.js';
 import { usage } from '../errors.js';
 import { ago, table } from '../format.js';
 import type { Cli } from '../open.js';
@@ -59,4 +62,12 @@ export async function list(cli: Cli, opts: ListOptions): Promise<number> {
   }
   print(sessionsTable(cli, sessions));
   return 0;
+}
+
+export function register(program: Command): void {
+  sub(program, 'list', 'list sessions, most recently updated first', ['stepstore list', 'stepstore list --agent crab --sender tg:12345', 'stepstore list --limit 5 --json'])
+    .option('--agent <agent>', 'only sessions of this agent (exact name)')
+    .option('--sender <sender>', 'only sessions started by this sender (exact identity)')
+    .option('--limit <n>', 'at most this many sessions')
+    .action(action(false, (cli, _args, opts) => list(cli, opts)));
 }

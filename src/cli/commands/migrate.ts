@@ -1,9 +1,11 @@
-// `stepstore migrate --to <dir|redis-url>`: the library's migrate() from the
-// store the global options name to another, with a progress bar. Running it
-// again copies only what the target lacks.
+// `stepstore migrate --to <dir|redis-url>`: its declaration, and the library's
+// migrate() from the store the global options name to another, with a progress
+// bar. Running it again copies only what the target lacks.
 
 import path from 'node:path';
+import type { Command } from 'commander';
 import { migrate as migrateStores, type Store } from '../../index.js';
+import { action, sub } from '../command.js';
 import { usage } from '../errors.js';
 import { plural } from '../format.js';
 import { DEFAULT_PREFIX, isRedisUrl, maskUrl, openTarget, type Cli } from '../open.js';
@@ -59,4 +61,15 @@ export async function migrate(cli: Cli, opts: MigrateOptions): Promise<number> {
   } finally {
     await target.store.close();
   }
+}
+
+export function register(program: Command): void {
+  sub(program, 'migrate', 'copy every session to another directory or Redis; run again to copy only what is new', [
+    'stepstore migrate --to /srv/sessions-copy',
+    'stepstore migrate --to redis://127.0.0.1:6379 --to-prefix crab:',
+    'stepstore --redis redis://127.0.0.1:6379 migrate --to ./sessions',
+  ])
+    .requiredOption('--to <target>', 'target directory (created when missing) or redis:// URL')
+    .option('--to-prefix <prefix>', 'Redis key prefix of the target', DEFAULT_PREFIX)
+    .action(action(false, (cli, _args, opts) => migrate(cli, opts)));
 }

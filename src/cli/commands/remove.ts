@@ -1,9 +1,11 @@
-// `stepstore rm` and `stepstore prune`: deleting sessions, only on purpose.
-// Both show what they would delete and ask (y/N on a terminal) unless --yes;
-// with no terminal and no --yes they refuse (exit 2) and delete nothing.
-// prune selects by updated_at and never touches a session without a valid time.
+// `stepstore rm` and `stepstore prune`, both declared here: deleting sessions,
+// only on purpose. Both show what they would delete and ask (y/N on a terminal)
+// unless --yes; with no terminal and no --yes they refuse (exit 2) and delete
+// nothing. prune selects by updated_at and never touches a session without a valid time.
 
+import type { Command } from 'commander';
 import { isStepStoreError, type ConversationMeta, type SessionSummary } from '../../index.js';
+import { action, sub } from '../command.js';
 import { CliError, usage } from '../errors.js';
 import { exactTime, parseDuration, parseTime, plural } from '../format.js';
 import type { Cli } from '../open.js';
@@ -133,4 +135,22 @@ export async function prune(cli: Cli, opts: PruneOptions): Promise<number> {
   if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), ...result, skipped });
   else print(`Deleted ${plural(result.deleted.length, 'session')}.`);
   return 0;
+}
+
+export function register(program: Command): void {
+  sub(program, 'rm', 'delete sessions (their steps and archives); asks first unless --yes', ['stepstore rm crab_tg-12345_1', 'stepstore rm crab_tg-12345_1 crab_tg-12345_2 --yes'])
+    .argument('<handle...>', 'session handles')
+    .option('-y, --yes', 'delete without asking (needed when stdin is not a terminal)')
+    .action(action(false, (cli, [handles], opts) => rm(cli, handles as string[], opts)));
+
+  sub(program, 'prune', 'delete sessions not updated for a while; shows them and asks first', [
+    'stepstore prune --older-than 30d --dry-run',
+    'stepstore prune --older-than 12h --agent crab',
+    'stepstore prune --older-than 1d12h --yes',
+  ])
+    .requiredOption('--older-than <age>', 'age since the last update: a number and a unit, s m h d w (30d, 12h, 1d12h)')
+    .option('--agent <agent>', 'only sessions of this agent')
+    .option('--dry-run', 'only print what would be deleted')
+    .option('-y, --yes', 'delete without asking (needed when stdin is not a terminal)')
+    .action(action(false, (cli, _args, opts) => prune(cli, opts)));
 }

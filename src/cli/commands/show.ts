@@ -1,8 +1,11 @@
-// `stepstore show`: a session's replayed history (what a resume hands the
-// model), or with --all every raw step numbered, events and compaction
-// boundaries marked. Also the step rendering `tail` shares.
+// `stepstore show`: its declaration and a session's replayed history (what a
+// resume hands the model), or with --all every raw step numbered, events and
+// compaction boundaries marked. Also the step reading and rendering that
+// tail, stats and export share.
 
+import type { Command } from 'commander';
 import type { CompactMarker, ConversationMeta, EventLine, HistoryEntry, LegacyCompactMarker, SessionSnapshot, StepKind, StepLine, StepRecord } from '../../index.js';
+import { action, sub } from '../command.js';
 import { CliError } from '../errors.js';
 import { ago, boundaryLine, eventSummary, exactTime, indent, messageBlock, plural, safeText, type Style } from '../format.js';
 import type { Cli } from '../open.js';
@@ -155,4 +158,17 @@ export async function show(cli: Cli, handle: string, opts: ShowOptions): Promise
   }
   if (snapshot.history.length === 0) print(style.dim(`\n(no messages${snapshot.archive === null ? ' yet' : ' since the compaction'})`));
   return 0;
+}
+
+export function register(program: Command): void {
+  sub(program, 'show', "print a session's history as a resume replays it", [
+    'stepstore show crab_tg-12345_1',
+    'stepstore show crab_tg-12345_1 --archive     # the compaction summary first',
+    'stepstore show crab_tg-12345_1 --all         # every step, events and compactions marked',
+    'stepstore show crab_tg-12345_1 --json',
+  ])
+    .argument('<handle>', 'session handle (see stepstore list)')
+    .option('--all', 'every raw step with its number, events and compaction boundaries included')
+    .option('--archive', 'print the archived summary (with --all: under each compaction mark)')
+    .action(action(false, (cli, [handle], opts) => show(cli, handle as string, opts)));
 }

@@ -1,7 +1,9 @@
-// `stepstore stats`: sessions, steps, messages and bytes, in all and per
-// agent. Bytes are the JSON size of the steps as read back (not the space a
-// filesystem allocates for them).
+// `stepstore stats`: its declaration, and sessions, steps, messages and bytes,
+// in all and per agent. Bytes are the JSON size of the steps as read back (not
+// the space a filesystem allocates for them).
 
+import type { Command } from 'commander';
+import { action, sub } from '../command.js';
 import { formatBytes, plural, table } from '../format.js';
 import type { Cli } from '../open.js';
 import { print, printJson } from '../output.js';
@@ -67,4 +69,9 @@ export async function stats(cli: Cli): Promise<number> {
     );
   }
   return 0;
+}
+
+export function register(program: Command): void {
+  sub(program, 'stats', 'sessions, steps, messages and size, in all and per agent', ['stepstore stats', 'stepstore stats --json'])
+    .action(action(false, (cli) => stats(cli)));
 }

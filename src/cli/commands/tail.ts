@@ -1,11 +1,14 @@
-// `stepstore tail`: the last steps of a session; with -f it keeps printing
-// steps as they land until Ctrl-C. On the filesystem it watches the session
-// directory (FORMAT.md's layout) and also polls, in case a watch event is
-// missed or watching is not possible; on Redis it polls.
+// `stepstore tail`: its declaration and the last steps of a session; with -f
+// it keeps printing steps as they land until Ctrl-C. On the filesystem it
+// watches the session directory (the layout in the README's Format section)
+// and also polls, in case a watch event is missed or watching is not possible;
+// on Redis it polls.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { isStepStoreError } from '../../index.js';
+import { action, sub } from '../command.js';
 import { CliError } from '../errors.js';
 import type { Cli } from '../open.js';
 import { print, printJsonLine } from '../output.js';
@@ -104,4 +107,18 @@ async function follow(cli: Cli, handle: string, after: number, interval: number)
     timer = setInterval(poke, interval);
     poke();
   });
+}
+
+export function register(program: Command): void {
+  sub(program, 'tail', 'print the last steps of a session; -f keeps printing new ones until Ctrl-C', [
+    'stepstore tail crab_tg-12345_1',
+    'stepstore tail -n 50 crab_tg-12345_1',
+    'stepstore tail -f crab_tg-12345_1',
+    'stepstore tail -f crab_tg-12345_1 --json | jq .line.message.content',
+  ])
+    .argument('<handle>', 'session handle')
+    .option('-n, --lines <n>', 'how many of the last steps to print', '10')
+    .option('-f, --follow', 'keep printing steps as they are appended, until Ctrl-C')
+    .option('--interval <ms>', 'with -f: how often to poll, in milliseconds (default 1000 on disk, where changes are also watched; 500 on Redis)')
+    .action(action(false, (cli, [handle], opts) => tail(cli, handle as string, opts)));
 }

@@ -1,11 +1,14 @@
-// `stepstore export` and `stepstore import` (file formats in ../export-file.ts).
-// Export streams one session; import checks the whole file first, then writes
-// with the library's import calls (archives before the steps that name them),
-// and deletes what it wrote if a write fails, so a failed import leaves nothing.
+// `stepstore export` and `stepstore import`, both declared here (file formats
+// in ../export-file.ts). Export streams one session; import checks the whole
+// file first, then writes with the library's import calls (archives before the
+// steps that name them), and deletes what it wrote if a write fails, so a
+// failed import leaves nothing.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { isStepStoreError, senderSlug, type CompactMarker, type ConversationMeta, type StepLine } from '../../index.js';
+import { action, sub } from '../command.js';
 import { CliError, usage } from '../errors.js';
 import { EXPORT_VERSION, FileProblem, parseFile, type ArchiveLine, type ExportHeader, type ParsedFile } from '../export-file.js';
 import { kindOf, plural } from '../format.js';
@@ -258,4 +261,33 @@ async function importAsNew(cli: Cli, parsed: ParsedFile, opts: ImportOptions, wr
   const meta: ConversationMeta = { ...current, ...carried, title: typeof source.title === 'string' ? source.title : '', message_count: messages };
   await cli.store.updateMeta(handle, meta);
   return { handle, archives: archives.length };
+}
+
+export function register(program: Command): void {
+  sub(program, 'export', 'write a session as one JSON Lines file (meta, archives, every step)', [
+    'stepstore export crab_tg-12345_1 --out crab.jsonl',
+    'stepstore export crab_tg-12345_1 | stepstore import - --dir /backup/sessions',
+  ])
+    .argument('<handle>', 'session handle')
+    .option('-o, --out <file>', 'write to this file instead of stdout')
+    .option('--force', 'replace --out when it exists')
+    .action(action(false, (cli, [handle], opts) => exportSession(cli, handle as string, opts)));
+
+  let parsed: ImportInput | null = null;
+  sub(program, 'import', 'import a session from "stepstore export" or from a crabtalk .jsonl session file', [
+    'stepstore import crab.jsonl',
+    'stepstore import crab.jsonl --agent crab --sender tg:99    # as a new session of another pair',
+    'stepstore import old-crabtalk-session.jsonl',
+  ])
+    .argument('<file>', 'the file, or - for stdin')
+    .option('--agent <agent>', 'import as a new session of this agent')
+    .option('--sender <sender>', 'import as a new session of this sender')
+    .action(
+      action(
+        true,
+        (cli, _args, opts) => importFile(cli, parsed!, opts),
+        // Read and checked before the store is opened: bad input never creates a sessions directory.
+        ([file]) => void (parsed = readImportFile(file as string)),
+      ),
+    );
 }
