@@ -4,15 +4,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { StepStoreError, type Store } from 'stepstore';
 import { openRedisStore } from 'stepstore/redis';
 import { quietLogger } from '../helpers/fs-harness.js';
-import { REDIS_URL, deleteKeys, redisReachable } from '../helpers/redis-harness.js';
-
-const reachable = await redisReachable(REDIS_URL);
-if (!reachable && process.env.CI === 'true') throw new Error(`no Redis server at ${REDIS_URL} (CI=true)`);
-if (!reachable) console.log(`skipping Redis layout tests: no server at ${REDIS_URL}; start redis-server or set REDIS_URL`);
+import { REDIS_URL, deleteKeys, describeWithRedis } from '../helpers/redis-harness.js';
 
 const opened: Store[] = [];
 const prefixes: string[] = [];
@@ -55,7 +51,7 @@ async function expectOptionError(action: Promise<unknown>): Promise<StepStoreErr
   return err as StepStoreError;
 }
 
-describe.runIf(reachable)('the Redis layout', () => {
+describeWithRedis('the Redis layout', () => {
   it('keeps every key of a session, its steps and its archives under one hash tag, inside the prefix', async () => {
     const { store, prefix } = await open();
     const handle = await store.createSession('crab', 'tg:12345');

@@ -4,48 +4,32 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from 'stepstore';
-import { Stores, parseJson, run, runOnTerminal, snapshotTree, tempRoot } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cliFixture, parseJson, runOnTerminal, snapshotTree } from './helpers.js';
 
-let root: string;
-let dispose: () => Promise<void>;
-let stores: Stores;
-let store: Store;
-
-beforeEach(async () => {
-  ({ root, dispose } = await tempRoot('delete'));
-  stores = new Stores();
-  store = await stores.fs(root);
-});
-
-afterEach(async () => {
-  await stores.closeAll();
-  await dispose();
-});
-
-const cli = (...args: string[]) => run(['--dir', root, ...args]);
-const handles = async () => (await store.listSessions()).map((s) => s.handle).sort();
+const t = cliFixture('delete');
+const { cli } = t;
+const handles = async () => (await t.store.listSessions()).map((s) => s.handle).sort();
 
 /** A session whose last update was `daysAgo` days ago. */
 async function sessionAged(agent: string, sender: string, daysAgo: number): Promise<string> {
-  const handle = await store.createSession(agent, sender);
-  await store.appendMessages(handle, [{ message: { role: 'user', content: `from ${daysAgo} days ago` } }]);
-  const meta = (await store.loadSession(handle))!.meta;
-  await store.updateMeta(handle, { ...meta, updated_at: new Date(Date.now() - daysAgo * 86_400_000).toISOString() });
+  const handle = await t.store.createSession(agent, sender);
+  await t.store.appendMessages(handle, [{ message: { role: 'user', content: `from ${daysAgo} days ago` } }]);
+  const meta = (await t.store.loadSession(handle))!.meta;
+  await t.store.updateMeta(handle, { ...meta, updated_at: new Date(Date.now() - daysAgo * 86_400_000).toISOString() });
   return handle;
 }
 
 describe('rm', () => {
   it('refuses with exit 2 and deletes nothing when stdin is not a terminal and --yes is missing', async () => {
     const handle = await sessionAged('crab', 'tg:1', 0);
-    const before = snapshotTree(root);
+    const before = snapshotTree(t.root);
     const result = await cli('rm', handle);
     expect(result.code).toBe(2);
     expect(result.stderr.trimEnd()).toBe(
       `stepstore: ${handle}: refusing to delete without confirmation: stdin is not a terminal; nothing was deleted; pass --yes to delete without being asked`,
     );
-    expect(snapshotTree(root)).toEqual(before);
+    expect(snapshotTree(t.root)).toEqual(before);
   });
 
   it('deletes the named sessions with --yes and says so', async () => {
@@ -68,12 +52,12 @@ describe('rm', () => {
 
   it('asks on a terminal: "n" keeps the session, "y" deletes it', async () => {
     const handle = await sessionAged('crab', 'tg:1', 0);
-    const no = await runOnTerminal(['--dir', root, '--no-color', 'rm', handle], 'n\n');
+    const no = await runOnTerminal(['--dir', t.root, '--no-color', 'rm', handle], 'n\n');
     expect(no.stdout).toContain(`Delete ${handle} and its steps and archives? [y/N]`);
     expect(no.stdout).toContain('Nothing deleted.');
     expect(no.code).toBe(1);
     expect(await handles()).toEqual([handle]);
-    const yes = await runOnTerminal(['--dir', root, '--no-color', 'rm', handle], 'y\n');
+    const yes = await runOnTerminal(['--dir', t.root, '--no-color', 'rm', handle], 'y\n');
     expect(yes.code).toBe(0);
     expect(yes.stdout).toContain(`deleted ${handle}`);
     expect(await handles()).toEqual([]);
@@ -89,25 +73,25 @@ describe('prune', () => {
   it('prints what it would delete with --dry-run and deletes nothing', async () => {
     const old = await sessionAged('crab', 'tg:1', 40);
     await sessionAged('crab', 'tg:2', 2);
-    const before = snapshotTree(root);
+    const before = snapshotTree(t.root);
     const result = await cli('prune', '--older-than', '30d', '--dry-run');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Would delete 1 session last updated before');
     expect(result.stdout).toMatch(new RegExp(`^${old}\\s+crab\\s+tg:1\\s+1\\s+(about )?1 month ago$`, 'm'));
     expect(result.stdout).not.toContain('crab_tg-2_1');
     expect(result.stdout).toContain('Dry run: nothing was deleted.');
-    expect(snapshotTree(root)).toEqual(before);
+    expect(snapshotTree(t.root)).toEqual(before);
   });
 
   it('refuses with exit 2 and deletes nothing without a terminal and without --yes', async () => {
     await sessionAged('crab', 'tg:1', 40);
-    const before = snapshotTree(root);
+    const before = snapshotTree(t.root);
     const result = await cli('prune', '--older-than', '30d');
     expect(result.code).toBe(2);
     expect(result.stderr.trimEnd()).toBe(
       'stepstore: 1 session: refusing to delete without confirmation: stdin is not a terminal; nothing was deleted; pass --yes to delete without being asked',
     );
-    expect(snapshotTree(root)).toEqual(before);
+    expect(snapshotTree(t.root)).toEqual(before);
   });
 
   it('deletes only sessions older than the cutoff, of the given agent, with --yes', async () => {
@@ -123,10 +107,10 @@ describe('prune', () => {
 
   it('asks on a terminal and deletes only after "y"', async () => {
     const old = await sessionAged('crab', 'tg:1', 3);
-    const no = await runOnTerminal(['--dir', root, '--no-color', 'prune', '--older-than', '2d'], '\n');
+    const no = await runOnTerminal(['--dir', t.root, '--no-color', 'prune', '--older-than', '2d'], '\n');
     expect(no.stdout).toContain('Delete these 1 session? [y/N]');
     expect(await handles()).toEqual([old]);
-    const yes = await runOnTerminal(['--dir', root, '--no-color', 'prune', '--older-than', '2d'], 'yes\n');
+    const yes = await runOnTerminal(['--dir', t.root, '--no-color', 'prune', '--older-than', '2d'], 'yes\n');
     expect(yes.code).toBe(0);
     expect(await handles()).toEqual([]);
   });
@@ -152,8 +136,8 @@ describe('prune', () => {
 
   it('never deletes a session whose times cannot be read, and says so', async () => {
     const handle = await sessionAged('crab', 'tg:1', 40);
-    const meta = (await store.loadSession(handle))!.meta;
-    fs.writeFileSync(path.join(root, handle, 'meta'), JSON.stringify({ ...meta, created_at: 'someday', updated_at: '' }), { mode: 0o600 });
+    const meta = (await t.store.loadSession(handle))!.meta;
+    fs.writeFileSync(path.join(t.root, handle, 'meta'), JSON.stringify({ ...meta, created_at: 'someday', updated_at: '' }), { mode: 0o600 });
     const result = await cli('prune', '--older-than', '1s', '--yes');
     expect(result.code).toBe(0);
     expect(result.stderr.trimEnd()).toBe(`stepstore: warning: ${handle} has no valid updated_at or created_at; prune leaves it alone`);

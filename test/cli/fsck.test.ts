@@ -4,9 +4,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from 'stepstore';
-import { Stores, parseJson, redisSuiteMode, redisPrefix, redisUrl, run, seedConversation, tempRoot } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { describeWithRedis } from '../helpers/redis-harness.js';
+import { cliFixture, parseJson, seedConversation } from './helpers.js';
 
 interface Problem {
   kind: string;
@@ -18,39 +18,24 @@ interface Problem {
 const kinds = (problems: Problem[]) => problems.map((p) => `${p.kind} ${p.subject}`).sort();
 
 describe('fsck on a directory', () => {
-  let root: string;
-  let dispose: () => Promise<void>;
-  let stores: Stores;
-  let store: Store;
-
-  beforeEach(async () => {
-    ({ root, dispose } = await tempRoot('fsck'));
-    stores = new Stores();
-    store = await stores.fs(root);
-  });
-
-  afterEach(async () => {
-    await stores.closeAll();
-    await dispose();
-  });
-
-  const cli = (...args: string[]) => run(['--dir', root, ...args]);
-  const at = (...parts: string[]) => path.join(root, ...parts);
+  const t = cliFixture('fsck');
+  const { cli } = t;
+  const at = (...parts: string[]) => path.join(t.root, ...parts);
   const longAgo = new Date(Date.now() - 10 * 60_000);
   const age = (p: string) => fs.utimesSync(p, longAgo, longAgo);
 
   /** One of every problem fsck knows on the filesystem; returns the handles involved. */
   async function plantEverything() {
-    const good = await seedConversation(store);
-    const drift = await store.createSession('owl', 'web:1');
-    await store.importSteps(drift, [{ message: { role: 'user', content: 'counted by nobody' } }]); // no meta bump
-    const dangling = await store.createSession('owl', 'web:2');
-    await store.appendCompact(dangling, 'nowhere-1');
-    const broken = await store.createSession('owl', 'web:3');
+    const good = await seedConversation(t.store);
+    const drift = await t.store.createSession('owl', 'web:1');
+    await t.store.importSteps(drift, [{ message: { role: 'user', content: 'counted by nobody' } }]); // no meta bump
+    const dangling = await t.store.createSession('owl', 'web:2');
+    await t.store.appendCompact(dangling, 'nowhere-1');
+    const broken = await t.store.createSession('owl', 'web:3');
     fs.writeFileSync(at(broken, 'step-000001'), '{"message":', { mode: 0o600 });
-    const corrupt = await store.createSession('owl', 'web:4');
+    const corrupt = await t.store.createSession('owl', 'web:4');
     fs.writeFileSync(at(corrupt, 'meta'), 'not json', { mode: 0o600 });
-    await store.importArchive('ghost-x-1-1', { owner: 'ghost_x_1', content: 'nobody owns me' });
+    await t.store.importArchive('ghost-x-1-1', { owner: 'ghost_x_1', content: 'nobody owns me' });
     fs.writeFileSync(at(good, '.tmp-999999999-1'), 'half a step', { mode: 0o600 });
     fs.writeFileSync(at(good, 'step-000009.tmp.42.1'), 'crabtalk temp', { mode: 0o600 });
     age(at(good, 'step-000009.tmp.42.1'));
@@ -65,10 +50,10 @@ describe('fsck on a directory', () => {
   }
 
   it('finds nothing on a healthy store and exits 0', async () => {
-    await seedConversation(store);
+    await seedConversation(t.store);
     const result = await cli('fsck');
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe(`Checked 1 session in ${root}.\nNo problems found.\n`);
+    expect(result.stdout).toBe(`Checked 1 session in ${t.root}.\nNo problems found.\n`);
   });
 
   it('finds every planted problem, exits 1 and changes nothing', async () => {
@@ -102,7 +87,7 @@ describe('fsck on a directory', () => {
     expect(text.code).toBe(1);
     expect(text.stdout).toContain('10 problems found:');
     expect(text.stdout).toContain(`✗ unreadable steps (load and resume skip them): 1\n    ${broken} #1  not valid JSON`);
-    expect(text.stdout).toContain(`6 of them can be fixed with "stepstore fsck --repair --dir ${root}".`);
+    expect(text.stdout).toContain(`6 of them can be fixed with "stepstore fsck --repair --dir ${t.root}".`);
   });
 
   it('fixes what can be fixed with --repair, reports the rest, and exits 1 while problems remain', async () => {
@@ -129,8 +114,8 @@ describe('fsck on a directory', () => {
     expect(fs.statSync(at(good, 'step-000001')).mode & 0o777).toBe(0o600);
     expect(fs.existsSync(at('crab_empty_1'))).toBe(false);
     expect(fs.existsSync(at('crab_orphan_1', 'step-000001'))).toBe(true);
-    expect((await store.loadSession(drift))!.meta.message_count).toBe(1);
-    expect(await store.getArchive('ghost-x-1-1')).toBeNull();
+    expect((await t.store.loadSession(drift))!.meta.message_count).toBe(1);
+    expect(await t.store.getArchive('ghost-x-1-1')).toBeNull();
 
     const again = await cli('fsck');
     expect(again.code).toBe(1);
@@ -140,8 +125,8 @@ describe('fsck on a directory', () => {
   });
 
   it('exits 0 after --repair when everything it found was fixable', async () => {
-    const handle = await seedConversation(store);
-    await stores.closeAll(); // its pending meta bumps are written now, not over the planted mode
+    const handle = await seedConversation(t.store);
+    await t.stores.closeAll(); // its pending meta bumps are written now, not over the planted mode
     fs.chmodSync(at(handle, 'meta'), 0o644);
     fs.writeFileSync(at(handle, '.tmp-999999999-7'), 'x', { mode: 0o600 });
     const result = await cli('fsck', '--repair');
@@ -153,36 +138,16 @@ describe('fsck on a directory', () => {
   });
 });
 
-const redisMode = redisSuiteMode();
-
-describe.skipIf(redisMode === 'skip')('fsck on Redis', () => {
-  if (redisMode === 'fail') {
-    it('has a Redis server to test against', () => {
-      throw new Error(`no Redis server at ${redisUrl} (CI=true): start redis-server or set REDIS_URL`);
-    });
-    return;
-  }
-  let prefix: string;
-  let disposeKeys: () => Promise<void>;
-  let stores: Stores;
-
-  beforeEach(() => {
-    ({ prefix, dispose: disposeKeys } = redisPrefix('fsck'));
-    stores = new Stores();
-  });
-
-  afterEach(async () => {
-    await stores.closeAll();
-    await disposeKeys();
-  });
+describeWithRedis('fsck on Redis', () => {
+  const t = cliFixture('fsck', { backend: 'redis' });
+  const { cli } = t;
 
   it('finds a drifted counter and a dangling marker, repairs the counter and keeps reporting the marker', async () => {
-    const store = await stores.redis(prefix);
+    const store = await t.stores.redis(t.prefix);
     const drift = await seedConversation(store);
     await store.updateMeta(drift, { ...(await store.loadSession(drift))!.meta, message_count: 99 });
     const dangling = await store.createSession('owl', 'web:2');
     await store.appendCompact(dangling, 'nowhere-1');
-    const cli = (...args: string[]) => run(['--redis', redisUrl, '--prefix', prefix, ...args]);
 
     const check = await cli('fsck', '--json');
     expect(check.code).toBe(1);

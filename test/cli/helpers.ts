@@ -1,15 +1,17 @@
 // Running the built CLI as a user would: `node dist/cli/index.js ...` in a
 // child process (optionally on a pseudo-terminal through util-linux `script`),
-// on real temp directories, and on Redis under a unique key prefix.
+// on real temp directories, and on Redis under a unique key prefix; and
+// cliFixture, the per-test set-up and clean-up every CLI test file shares.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'vitest';
 import { openStore, type Store } from 'stepstore';
 import { openRedisStore } from 'stepstore/redis';
 import { makeTempDir, quietLogger } from '../helpers/fs-harness.js';
-import { REDIS_URL, deleteKeys, redisReachable } from '../helpers/redis-harness.js';
+import { REDIS_URL, deleteKeys } from '../helpers/redis-harness.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -128,7 +130,6 @@ export async function seedConversation(store: Store, agent = 'crab', sender = 't
 }
 
 export const redisUrl = REDIS_URL;
-export const redisAvailable = await redisReachable(REDIS_URL);
 
 /** A unique key prefix per test, and its keys deleted afterwards. */
 export function redisPrefix(label: string): { prefix: string; dispose(): Promise<void> } {
@@ -136,12 +137,73 @@ export function redisPrefix(label: string): { prefix: string; dispose(): Promise
   return { prefix, dispose: () => deleteKeys(REDIS_URL, prefix) };
 }
 
-/** Under CI=true a missing server fails; elsewhere Redis tests are skipped with one line. */
-export function redisSuiteMode(): 'run' | 'fail' | 'skip' {
-  if (redisAvailable) return 'run';
-  if (process.env.CI === 'true') return 'fail';
-  console.log(`skipping the CLI's Redis tests: no server at ${REDIS_URL}. Start redis-server or set REDIS_URL to run them.`);
-  return 'skip';
+/** What each test of a file that calls cliFixture gets afresh; read it inside tests and hooks only. */
+export interface CliFixture {
+  /** A fresh temp directory, removed after the test. */
+  readonly base: string;
+  /** `base/sessions`: the store's directory (on Redis, not created). */
+  readonly root: string;
+  /** Stores the test opens; all closed after it. */
+  readonly stores: Stores;
+  /** A store open on `root` (not on Redis). */
+  readonly store: Store;
+  /** The session of seedConversation (with `seed: true`). */
+  readonly handle: string;
+  /** A unique key prefix, its keys deleted after the test (on Redis only). */
+  readonly prefix: string;
+  /** The options naming the fixture's store, then `args`: `--dir root`, or `--redis URL --prefix prefix`. */
+  args(...args: string[]): string[];
+  /** Runs the CLI on the fixture's store: `run(args(...args))`. */
+  cli(...args: string[]): Promise<Result>;
+  /** Closes the stores, so that what they held back is written, and opens `store` on `root` again. */
+  reopen(): Promise<void>;
+}
+
+/**
+ * Registers beforeEach/afterEach in the current suite (or file) that give
+ * each test a fresh CliFixture: on a directory, a store open on `root`
+ * (holding the conversation of seedConversation with `seed: true`); on Redis
+ * (`backend: 'redis'`), a fresh key prefix and no store opened. Afterwards the
+ * stores are closed, then the prefix's keys and the temp directory removed.
+ * `label` goes into the names of the temp directory and of the prefix.
+ */
+export function cliFixture(label: string, { backend = 'fs', seed = false }: { backend?: 'fs' | 'redis'; seed?: boolean } = {}): CliFixture {
+  let disposeKeys: (() => Promise<void>) | undefined;
+  let disposeDir: (() => Promise<void>) | undefined;
+  const fixture: { -readonly [K in keyof CliFixture]: CliFixture[K] } = {
+    base: '',
+    root: '',
+    stores: new Stores(),
+    store: undefined as unknown as Store,
+    handle: '',
+    prefix: '',
+    args: (...args) => [...(backend === 'redis' ? ['--redis', REDIS_URL, '--prefix', fixture.prefix] : ['--dir', fixture.root]), ...args],
+    cli: (...args) => run(fixture.args(...args)),
+    async reopen() {
+      await fixture.stores.closeAll();
+      fixture.store = await fixture.stores.fs(fixture.root);
+    },
+  };
+
+  beforeEach(async () => {
+    fixture.stores = new Stores();
+    ({ base: fixture.base, root: fixture.root, dispose: disposeDir } = await tempRoot(label));
+    if (backend === 'redis') {
+      ({ prefix: fixture.prefix, dispose: disposeKeys } = redisPrefix(label));
+    } else {
+      fixture.store = await fixture.stores.fs(fixture.root);
+      if (seed) fixture.handle = await seedConversation(fixture.store);
+    }
+  });
+
+  afterEach(async () => {
+    await fixture.stores.closeAll();
+    await disposeKeys?.();
+    await disposeDir?.();
+    disposeKeys = disposeDir = undefined;
+  });
+
+  return fixture;
 }
 
 export function parseJson(result: Result): Record<string, unknown> {

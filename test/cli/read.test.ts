@@ -4,34 +4,16 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from 'stepstore';
-import { CLI, REPO, Stores, parseJson, run, runOnTerminal, seedConversation, snapshotTree, tempRoot } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, REPO, cliFixture, parseJson, run, runOnTerminal, snapshotTree } from './helpers.js';
 
-let root: string;
-let dispose: () => Promise<void>;
-let stores: Stores;
-let store: Store;
-let handle: string;
-
-beforeEach(async () => {
-  ({ root, dispose } = await tempRoot('read'));
-  stores = new Stores();
-  store = await stores.fs(root);
-  handle = await seedConversation(store);
-});
-
-afterEach(async () => {
-  await stores.closeAll();
-  await dispose();
-});
-
-const cli = (...args: string[]) => run(['--dir', root, ...args]);
+const t = cliFixture('read', { seed: true });
+const { cli } = t;
 
 describe('list', () => {
   it('prints a table of handle, agent, sender, title, messages and a relative update time', async () => {
-    const other = await store.createSession('owl', 'web:7');
-    await store.updateMeta(other, { ...(await store.loadSession(other))!.meta, title: 'Night shift' });
+    const other = await t.store.createSession('owl', 'web:7');
+    await t.store.updateMeta(other, { ...(await t.store.loadSession(other))!.meta, title: 'Night shift' });
     const result = await cli('list');
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
@@ -46,17 +28,17 @@ describe('list', () => {
     const result = await cli('list', '--json');
     expect(result.code).toBe(0);
     const { sessions } = parseJson(result) as { sessions: Record<string, unknown>[] };
-    const meta = (await store.loadSession(handle))!.meta;
+    const meta = (await t.store.loadSession(t.handle))!.meta;
     expect(sessions).toEqual([
-      { handle, agent: 'crab', sender: 'tg:12345', title: '', messages: 4, created_at: meta.created_at, updated_at: meta.updated_at, meta },
+      { handle: t.handle, agent: 'crab', sender: 'tg:12345', title: '', messages: 4, created_at: meta.created_at, updated_at: meta.updated_at, meta },
     ]);
   });
 
   it('filters by agent and sender and stops at --limit', async () => {
-    await store.createSession('crab', 'tg:999');
-    await store.createSession('owl', 'tg:12345');
+    await t.store.createSession('crab', 'tg:999');
+    await t.store.createSession('owl', 'tg:12345');
     const bySender = parseJson(await cli('list', '--agent', 'crab', '--sender', 'tg:12345', '--json')) as { sessions: { handle: string }[] };
-    expect(bySender.sessions.map((s) => s.handle)).toEqual([handle]);
+    expect(bySender.sessions.map((s) => s.handle)).toEqual([t.handle]);
     const byAgent = parseJson(await cli('list', '--agent', 'crab', '--json')) as { sessions: { handle: string }[] };
     expect(byAgent.sessions.map((s) => s.handle).sort()).toEqual(['crab_tg-12345_1', 'crab_tg-999_1']);
     const limited = parseJson(await cli('list', '--limit', '1', '--json')) as { sessions: unknown[] };
@@ -78,27 +60,27 @@ describe('list', () => {
   });
 
   it('reads the sessions directory from STEPSTORE_DIR when --dir is not given', async () => {
-    const result = await run(['list', '--json'], { env: { STEPSTORE_DIR: root } });
+    const result = await run(['list', '--json'], { env: { STEPSTORE_DIR: t.root } });
     expect((parseJson(result) as { sessions: unknown[] }).sessions).toHaveLength(1);
   });
 
   it('defaults to ./sessions and never creates a missing directory', async () => {
-    const cwd = path.dirname(root);
-    fs.rmSync(root, { recursive: true, force: true });
+    const cwd = path.dirname(t.root);
+    fs.rmSync(t.root, { recursive: true, force: true });
     const result = await run(['list'], { cwd });
     expect(result.code).toBe(1);
     expect(result.stderr.trimEnd()).toBe(
-      `stepstore: ${root}: no such sessions directory; pass --dir <path> or set STEPSTORE_DIR to your sessions folder (the default is ./sessions)`,
+      `stepstore: ${t.root}: no such sessions directory; pass --dir <path> or set STEPSTORE_DIR to your sessions folder (the default is ./sessions)`,
     );
-    expect(fs.existsSync(root)).toBe(false);
+    expect(fs.existsSync(t.root)).toBe(false);
   });
 });
 
 describe('show', () => {
   it('prints the replayed history: one block per message with role, guest agent and text, after a compaction note', async () => {
-    const result = await cli('show', handle);
+    const result = await cli('show', t.handle);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`${handle}  agent crab  sender tg:12345`);
+    expect(result.stdout).toContain(`${t.handle}  agent crab  sender tg:12345`);
     expect(result.stdout).toContain('4 messages');
     expect(result.stdout).toContain('compacted earlier: older history is summarised in archive crab-tg-12345-1-1');
     expect(result.stdout).toContain('assistant · agent forecaster\n  Tomorrow: rain.');
@@ -106,14 +88,14 @@ describe('show', () => {
   });
 
   it('prints the archived summary first with --archive', async () => {
-    const { stdout } = await cli('show', handle, '--archive');
+    const { stdout } = await cli('show', t.handle, '--archive');
     const summary = stdout.indexOf('User asked for the Lisbon weather: 19 C and sunny.');
     expect(summary).toBeGreaterThan(0);
     expect(summary).toBeLessThan(stdout.indexOf('Tomorrow: rain.'));
   });
 
   it('shows every step with its number, tool calls summarised, events and the compaction marked with --all', async () => {
-    const { stdout, code } = await cli('show', handle, '--all');
+    const { stdout, code } = await cli('show', t.handle, '--all');
     expect(code).toBe(0);
     expect(stdout).toContain('#1 user\n  Weather in Lisbon?');
     expect(stdout).toContain('#2 assistant\n  Checking.\n  → weather({"city":"Lisbon"}) [c1]');
@@ -124,26 +106,26 @@ describe('show', () => {
   });
 
   it('marks an unreadable step in place with --all and warns about it once on the default view', async () => {
-    fs.writeFileSync(path.join(root, handle, 'step-000007'), '{oops', { mode: 0o600 });
-    const all = await cli('show', handle, '--all');
+    fs.writeFileSync(path.join(t.root, t.handle, 'step-000007'), '{oops', { mode: 0o600 });
+    const all = await cli('show', t.handle, '--all');
     expect(all.stdout).toContain('#7 unreadable step, skipped: not valid JSON');
     expect(all.stdout.match(/#7 /g)).toHaveLength(1);
     expect(all.stderr).toBe('');
-    const plain = await cli('show', handle);
+    const plain = await cli('show', t.handle);
     expect(plain.code).toBe(0);
-    expect(plain.stderr.trimEnd()).toBe(`stepstore: warning: skipping step 7 of ${handle}: not valid JSON`);
+    expect(plain.stderr.trimEnd()).toBe(`stepstore: warning: skipping step 7 of ${t.handle}: not valid JSON`);
   });
 
   it('gives meta, history, archive and its content as one JSON document with --json', async () => {
-    const doc = parseJson(await cli('show', handle, '--archive', '--json'));
+    const doc = parseJson(await cli('show', t.handle, '--archive', '--json'));
     expect(doc).toMatchObject({
-      handle,
+      handle: t.handle,
       archive: 'crab-tg-12345-1-1',
       archive_content: 'User asked for the Lisbon weather: 19 C and sunny.',
       history: [{ agent: 'forecaster', message: { role: 'assistant', content: 'Tomorrow: rain.' } }],
       diagnostics: [],
     });
-    const all = parseJson(await cli('show', handle, '--all', '--json')) as { steps: { step: number; kind: string }[] };
+    const all = parseJson(await cli('show', t.handle, '--all', '--json')) as { steps: { step: number; kind: string }[] };
     expect(all.steps.map((s) => `${s.step}:${s.kind}`)).toEqual(['1:entry', '2:entry', '3:event', '4:entry', '5:compact', '6:entry']);
   });
 
@@ -151,7 +133,7 @@ describe('show', () => {
     const result = await cli('show', 'crab_nobody_1');
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr.trimEnd()).toBe(`stepstore: crab_nobody_1: no such session in ${root}; run "stepstore list --dir ${root}" to see the session handles`);
+    expect(result.stderr.trimEnd()).toBe(`stepstore: crab_nobody_1: no such session in ${t.root}; run "stepstore list --dir ${t.root}" to see the session handles`);
   });
 
   it('rejects something that is not a handle with exit 2 and the error code', async () => {
@@ -163,9 +145,9 @@ describe('show', () => {
 
 describe('latest', () => {
   it('names the session resume would pick, the rule, and what it replays', async () => {
-    const second = await store.createSession('crab', 'tg:12345');
+    const second = await t.store.createSession('crab', 'tg:12345');
     // The older session is the most recently updated one: resume still picks the highest number.
-    await store.appendMessages(handle, [{ message: { role: 'user', content: 'later' } }]);
+    await t.store.appendMessages(t.handle, [{ message: { role: 'user', content: 'later' } }]);
     const result = await cli('latest', 'crab', 'tg:12345');
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n')[0]).toBe(second);
@@ -174,22 +156,22 @@ describe('latest', () => {
     expect(result.stdout).toMatch(new RegExp(`${second}\\s+0\\s+.*← picked`));
     const doc = parseJson(await cli('latest', 'crab', 'tg:12345', '--json'));
     expect(doc).toMatchObject({ handle: second, resume: { archive: null, messages: 0 } });
-    expect((doc.candidates as { handle: string }[]).map((c) => c.handle)).toEqual([second, handle]);
+    expect((doc.candidates as { handle: string }[]).map((c) => c.handle)).toEqual([second, t.handle]);
   });
 
   it('exits 1 when there is none and points at senders spelled differently', async () => {
     const result = await cli('latest', 'crab', 'tg-12345');
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('No session for agent "crab" and sender "tg-12345"');
-    expect(result.stdout).toContain(`${handle}  sender "tg:12345"`);
-    expect(parseJson(await cli('latest', 'crab', 'tg-12345', '--json'))).toMatchObject({ handle: null, other_senders: [{ handle, sender: 'tg:12345' }] });
+    expect(result.stdout).toContain(`${t.handle}  sender "tg:12345"`);
+    expect(parseJson(await cli('latest', 'crab', 'tg-12345', '--json'))).toMatchObject({ handle: null, other_senders: [{ handle: t.handle, sender: 'tg:12345' }] });
   });
 });
 
 describe('stats', () => {
   it('counts sessions, steps, messages and bytes, in all and per agent', async () => {
-    const owl = await store.createSession('owl', 'web:7');
-    await store.appendMessages(owl, [{ message: { role: 'user', content: 'hoot' } }]);
+    const owl = await t.store.createSession('owl', 'web:7');
+    await t.store.appendMessages(owl, [{ message: { role: 'user', content: 'hoot' } }]);
     const doc = parseJson(await cli('stats', '--json')) as Record<string, unknown> & { agents: Record<string, unknown>[] };
     expect(doc).toMatchObject({ sessions: 2, steps: 7, messages: 5, unreadable_steps: 0 });
     expect(doc.agents.map((a) => [a.agent, a.sessions, a.steps, a.messages])).toEqual([
@@ -220,25 +202,25 @@ describe('help and colour', () => {
     const unknown = await run(['lsit']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trimEnd()).toBe(`stepstore: unknown command 'lsit' (Did you mean list?); run "stepstore --help" for usage`);
-    const option = await cli('show', handle, '--everything');
+    const option = await cli('show', t.handle, '--everything');
     expect(option.code).toBe(2);
     expect(option.stderr.trimEnd()).toBe(`stepstore: unknown option '--everything'; run "stepstore show --help" for usage`);
   });
 
   it('colours output on a terminal only, and never with NO_COLOR or --no-color', async () => {
     const ansi = /\x1b\[[0-9;]*m/;
-    expect((await runOnTerminal(['--dir', root, 'list'])).stdout).toMatch(ansi);
-    expect((await runOnTerminal(['--dir', root, 'list'], '', { NO_COLOR: '1' })).stdout).not.toMatch(ansi);
-    expect((await runOnTerminal(['--dir', root, '--no-color', 'list'])).stdout).not.toMatch(ansi);
-    const piped = await cli('show', handle, '--all');
+    expect((await runOnTerminal(['--dir', t.root, 'list'])).stdout).toMatch(ansi);
+    expect((await runOnTerminal(['--dir', t.root, 'list'], '', { NO_COLOR: '1' })).stdout).not.toMatch(ansi);
+    expect((await runOnTerminal(['--dir', t.root, '--no-color', 'list'])).stdout).not.toMatch(ansi);
+    const piped = await cli('show', t.handle, '--all');
     expect(piped.stdout).not.toMatch(ansi);
   });
 });
 
 describe('loading', () => {
   it('never loads node-redis for a directory store, only with --redis', async () => {
-    const hooks = path.join(path.dirname(root), 'no-redis-hooks.mjs');
-    const register = path.join(path.dirname(root), 'no-redis.mjs');
+    const hooks = path.join(path.dirname(t.root), 'no-redis-hooks.mjs');
+    const register = path.join(path.dirname(t.root), 'no-redis.mjs');
     fs.writeFileSync(
       hooks,
       `export async function resolve(specifier, context, next) {
@@ -248,7 +230,7 @@ describe('loading', () => {
     );
     fs.writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
     const { spawnSync } = await import('node:child_process');
-    const fsRun = spawnSync(process.execPath, ['--import', register, CLI, '--dir', root, 'list', '--json'], { encoding: 'utf8' });
+    const fsRun = spawnSync(process.execPath, ['--import', register, CLI, '--dir', t.root, 'list', '--json'], { encoding: 'utf8' });
     expect(fsRun.stderr).toBe('');
     expect(fsRun.status).toBe(0);
     // The hook does catch the Redis client when it is loaded.
@@ -260,7 +242,7 @@ describe('loading', () => {
 
 describe('the newcomer path', () => {
   it('runs the demo, then list, show and fsck on its directory with sensible output and nothing changed', async () => {
-    const cwd = path.dirname(root);
+    const cwd = path.dirname(t.root);
     const demo = await import('node:child_process').then(
       ({ spawnSync }) => spawnSync(process.execPath, [path.join(REPO, 'examples', 'demo.mjs')], { cwd, encoding: 'utf8' }),
     );

@@ -4,9 +4,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from 'stepstore';
-import { CLI, REPO, Stores, parseJson, redisPrefix, redisSuiteMode, redisUrl, run, seedConversation, tempRoot } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { describeWithRedis } from '../helpers/redis-harness.js';
+import { CLI, REPO, cliFixture, parseJson, redisUrl, run, seedConversation } from './helpers.js';
 
 interface Running {
   child: ChildProcess;
@@ -56,108 +56,66 @@ async function appendElsewhere(store: { kind: 'fs'; dir: string } | { kind: 'red
 const stepsOf = (jsonl: string) => jsonl.trimEnd().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { step: number }).step);
 
 describe('tail on a directory', () => {
-  let base: string;
-  let root: string;
-  let dispose: () => Promise<void>;
-  let stores: Stores;
-  let store: Store;
-  let handle: string;
-
-  beforeEach(async () => {
-    ({ base, root, dispose } = await tempRoot('tail'));
-    stores = new Stores();
-    store = await stores.fs(root);
-    handle = await seedConversation(store);
-  });
-
-  afterEach(async () => {
-    await stores.closeAll();
-    await dispose();
-  });
+  const t = cliFixture('tail', { seed: true });
 
   it('prints the last steps, numbered, and -n chooses how many', async () => {
-    const result = await run(['--dir', root, 'tail', handle, '-n', '2']);
+    const result = await run(['--dir', t.root, 'tail', t.handle, '-n', '2']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/#5 ══ compacted: .*\n#6 assistant · agent forecaster\n  Tomorrow: rain.\n$/);
     expect(result.stdout).not.toContain('#4');
-    expect(stepsOf((await run(['--dir', root, 'tail', handle, '--json'])).stdout)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(stepsOf((await run(['--dir', t.root, 'tail', t.handle, '--json'])).stdout)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('follows with -f: a step appended by another process is printed, and Ctrl-C ends it with exit 0', async () => {
     // A poll interval far longer than the test: only the directory watch can deliver the step in time.
-    const tail = start(['--dir', root, 'tail', '-f', '--interval', '600000', handle, '-n', '1', '--json']);
+    const tail = start(['--dir', t.root, 'tail', '-f', '--interval', '600000', t.handle, '-n', '1', '--json']);
     await tail.waitFor((out) => stepsOf(out).includes(6));
     await new Promise((r) => setTimeout(r, 100)); // the watch is set up right after the first lines
-    await appendElsewhere({ kind: 'fs', dir: root }, handle, 'typed in another process');
+    await appendElsewhere({ kind: 'fs', dir: t.root }, t.handle, 'typed in another process');
     await tail.waitFor((out) => out.includes('typed in another process'), 5000);
     tail.child.kill('SIGINT');
     expect(await tail.exited).toBe(0);
     const lines = tail.stdout().trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.at(-1)).toEqual({ handle, step: 7, kind: 'entry', line: { message: { role: 'user', content: 'typed in another process' } } });
+    expect(lines.at(-1)).toEqual({ handle: t.handle, step: 7, kind: 'entry', line: { message: { role: 'user', content: 'typed in another process' } } });
     expect(tail.stderr()).toBe('');
   });
 
   it('ends -f with exit 1 and one line when the session is deleted', async () => {
-    const tail = start(['--dir', root, 'tail', '-f', '--interval', '100', handle]);
+    const tail = start(['--dir', t.root, 'tail', '-f', '--interval', '100', t.handle]);
     await tail.waitFor((out) => out.includes('following'));
-    await store.deleteSession(handle);
+    await t.store.deleteSession(t.handle);
     expect(await tail.exited).toBe(1);
-    expect(tail.stderr().trimEnd()).toBe(`stepstore: ${handle}: the session was deleted while following it; run "stepstore list --dir ${root}" to see the sessions left`);
+    expect(tail.stderr().trimEnd()).toBe(`stepstore: ${t.handle}: the session was deleted while following it; run "stepstore list --dir ${t.root}" to see the sessions left`);
   });
 
   it('migrates every session to another directory, and a second run copies nothing', async () => {
-    const owl = await store.createSession('owl', 'web:7');
-    await store.appendMessages(owl, [{ message: { role: 'user', content: 'hoot' } }]);
-    const copy = path.join(base, 'copy');
-    const first = await run(['--dir', root, 'migrate', '--to', copy, '--json']);
+    const owl = await t.store.createSession('owl', 'web:7');
+    await t.store.appendMessages(owl, [{ message: { role: 'user', content: 'hoot' } }]);
+    const copy = path.join(t.base, 'copy');
+    const first = await run(['--dir', t.root, 'migrate', '--to', copy, '--json']);
     expect(first.code).toBe(0);
-    expect(parseJson(first)).toEqual({ from: root, to: copy, sessions: 2, sessions_created: 2, steps_copied: 7, archives_copied: 1 });
-    const second = await run(['--dir', root, 'migrate', '--to', copy]);
+    expect(parseJson(first)).toEqual({ from: t.root, to: copy, sessions: 2, sessions_created: 2, steps_copied: 7, archives_copied: 1 });
+    const second = await run(['--dir', t.root, 'migrate', '--to', copy]);
     expect(second.stdout).toBe(
-      `Migrated 2 sessions from ${root} to ${copy}:\n  0 new, 0 steps and 0 archives copied.\n  The target already had everything (migrate copies only what is missing).\n`,
+      `Migrated 2 sessions from ${t.root} to ${copy}:\n  0 new, 0 steps and 0 archives copied.\n  The target already had everything (migrate copies only what is missing).\n`,
     );
-    const target = await stores.fs(copy);
-    expect(await target.loadSession(handle, { withArchive: true })).toEqual(await store.loadSession(handle, { withArchive: true }));
+    const target = await t.stores.fs(copy);
+    expect(await target.loadSession(t.handle, { withArchive: true })).toEqual(await t.store.loadSession(t.handle, { withArchive: true }));
   });
 
   it('refuses to migrate a store onto itself', async () => {
-    const result = await run(['--dir', root, 'migrate', '--to', root]);
+    const result = await run(['--dir', t.root, 'migrate', '--to', t.root]);
     expect(result.code).toBe(2);
-    expect(result.stderr.trimEnd()).toBe(`stepstore: ${root}: the target is the store being migrated; name another directory, Redis server or --to-prefix`);
+    expect(result.stderr.trimEnd()).toBe(`stepstore: ${t.root}: the target is the store being migrated; name another directory, Redis server or --to-prefix`);
   });
 });
 
-const redisMode = redisSuiteMode();
-
-describe.skipIf(redisMode === 'skip')('on Redis', () => {
-  if (redisMode === 'fail') {
-    it('has a Redis server to test against', () => {
-      throw new Error(`no Redis server at ${redisUrl} (CI=true): start redis-server or set REDIS_URL`);
-    });
-    return;
-  }
-  let prefix: string;
-  let disposeKeys: () => Promise<void>;
-  let stores: Stores;
-  let base: string;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ prefix, dispose: disposeKeys } = redisPrefix('tail'));
-    ({ base, dispose } = await tempRoot('redis'));
-    stores = new Stores();
-  });
-
-  afterEach(async () => {
-    await stores.closeAll();
-    await disposeKeys();
-    await dispose();
-  });
-
-  const redis = (...args: string[]) => ['--redis', redisUrl, '--prefix', prefix, ...args];
+describeWithRedis('on Redis', () => {
+  const t = cliFixture('tail', { backend: 'redis' });
+  const redis = t.args;
 
   it('lists and shows sessions stored in Redis under --prefix', async () => {
-    const store = await stores.redis(prefix);
+    const store = await t.stores.redis(t.prefix);
     const handle = await seedConversation(store);
     const listed = await run(redis('list'));
     expect(listed.code).toBe(0);
@@ -165,16 +123,16 @@ describe.skipIf(redisMode === 'skip')('on Redis', () => {
     const shown = await run(redis('show', handle, '--archive'));
     expect(shown.stdout).toContain('User asked for the Lisbon weather: 19 C and sunny.');
     expect(shown.stdout).toContain('Tomorrow: rain.');
-    const elsewhere = await run(['--redis', redisUrl, '--prefix', `${prefix}other:`, 'list', '--json']);
+    const elsewhere = await run(['--redis', redisUrl, '--prefix', `${t.prefix}other:`, 'list', '--json']);
     expect(parseJson(elsewhere)).toEqual({ sessions: [] });
   });
 
   it('follows with -f by polling: a step appended by another process is printed', async () => {
-    const store = await stores.redis(prefix);
+    const store = await t.stores.redis(t.prefix);
     const handle = await seedConversation(store);
     const tail = start(redis('tail', '-f', '--interval', '100', handle, '-n', '1', '--json'));
     await tail.waitFor((out) => stepsOf(out).includes(6));
-    await appendElsewhere({ kind: 'redis', prefix }, handle, 'sent through Redis');
+    await appendElsewhere({ kind: 'redis', prefix: t.prefix }, handle, 'sent through Redis');
     await tail.waitFor((out) => out.includes('sent through Redis'), 5000);
     tail.child.kill('SIGINT');
     expect(await tail.exited).toBe(0);
@@ -182,18 +140,18 @@ describe.skipIf(redisMode === 'skip')('on Redis', () => {
   });
 
   it('migrates a directory to Redis and back, identical both ways and idempotent', async () => {
-    const root = path.join(base, 'sessions');
-    const fsStore = await stores.fs(root);
+    const root = path.join(t.base, 'sessions');
+    const fsStore = await t.stores.fs(root);
     const handle = await seedConversation(fsStore);
-    const there = await run(['--dir', root, 'migrate', '--to', redisUrl, '--to-prefix', prefix, '--json']);
+    const there = await run(['--dir', root, 'migrate', '--to', redisUrl, '--to-prefix', t.prefix, '--json']);
     expect(there.code).toBe(0);
     expect(parseJson(there)).toMatchObject({ sessions: 1, sessions_created: 1, steps_copied: 6, archives_copied: 1 });
-    expect(parseJson(await run(['--dir', root, 'migrate', '--to', redisUrl, '--to-prefix', prefix, '--json']))).toMatchObject({ sessions_created: 0, steps_copied: 0 });
-    const back = path.join(base, 'back');
+    expect(parseJson(await run(['--dir', root, 'migrate', '--to', redisUrl, '--to-prefix', t.prefix, '--json']))).toMatchObject({ sessions_created: 0, steps_copied: 0 });
+    const back = path.join(t.base, 'back');
     expect((await run(redis('migrate', '--to', back))).code).toBe(0);
     const expected = await fsStore.loadSession(handle, { withArchive: true });
-    expect(await (await stores.redis(prefix)).loadSession(handle, { withArchive: true })).toEqual(expected);
-    expect(await (await stores.fs(back)).loadSession(handle, { withArchive: true })).toEqual(expected);
+    expect(await (await t.stores.redis(t.prefix)).loadSession(handle, { withArchive: true })).toEqual(expected);
+    expect(await (await t.stores.fs(back)).loadSession(handle, { withArchive: true })).toEqual(expected);
   });
 
   it('reports an unreachable server as one line naming it', async () => {

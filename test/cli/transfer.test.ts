@@ -4,41 +4,25 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from 'stepstore';
-import { Stores, parseJson, run, seedConversation, snapshotTree, tempRoot } from './helpers.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { cliFixture, parseJson, run, snapshotTree } from './helpers.js';
 
-let base: string;
-let root: string;
+const t = cliFixture('transfer', { seed: true });
 let target: string;
-let dispose: () => Promise<void>;
-let stores: Stores;
-let store: Store;
-let handle: string;
 
 beforeEach(async () => {
-  ({ base, root, dispose } = await tempRoot('transfer'));
-  target = path.join(base, 'target');
-  stores = new Stores();
-  store = await stores.fs(root);
-  handle = await seedConversation(store);
-  await stores.closeAll(); // meta bumps written: the exported meta is what is on disk
-  store = await stores.fs(root);
-});
-
-afterEach(async () => {
-  await stores.closeAll();
-  await dispose();
+  target = path.join(t.base, 'target');
+  await t.reopen(); // meta bumps written: the exported meta is what is on disk
 });
 
 const withoutTime = (jsonl: string) => jsonl.replace(/"exported_at":"[^"]*",/, '');
 
 describe('export', () => {
   it('writes the meta line, every step with its number, and each archive before the marker naming it', async () => {
-    const result = await run(['--dir', root, 'export', handle]);
+    const result = await run(['--dir', t.root, 'export', t.handle]);
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines[0]).toMatchObject({ stepstore_export: 1, handle, meta: (await store.loadSession(handle))!.meta });
+    expect(lines[0]).toMatchObject({ stepstore_export: 1, handle: t.handle, meta: (await t.store.loadSession(t.handle))!.meta });
     expect(lines.slice(1).map((l) => ('step' in l ? `step ${l.step}` : `archive ${l.archive}`))).toEqual([
       'step 1',
       'step 2',
@@ -53,66 +37,66 @@ describe('export', () => {
   });
 
   it('writes --out through a temp file, reports it, and never replaces a file without --force', async () => {
-    const out = path.join(base, 'crab.jsonl');
-    const first = await run(['--dir', root, 'export', handle, '--out', out, '--json']);
-    expect(parseJson(first)).toEqual({ handle, out, steps: 6, archives: 1, missing_archives: [], unreadable_steps: [] });
+    const out = path.join(t.base, 'crab.jsonl');
+    const first = await run(['--dir', t.root, 'export', t.handle, '--out', out, '--json']);
+    expect(parseJson(first)).toEqual({ handle: t.handle, out, steps: 6, archives: 1, missing_archives: [], unreadable_steps: [] });
     fs.writeFileSync(out, 'precious');
-    const second = await run(['--dir', root, 'export', handle, '--out', out]);
+    const second = await run(['--dir', t.root, 'export', t.handle, '--out', out]);
     expect(second.code).toBe(2);
     expect(second.stderr.trimEnd()).toBe(`stepstore: ${out}: the file exists; choose another --out, or pass --force to replace it`);
     expect(fs.readFileSync(out, 'utf8')).toBe('precious');
-    expect((await run(['--dir', root, 'export', handle, '--out', out, '--force'])).code).toBe(0);
+    expect((await run(['--dir', t.root, 'export', t.handle, '--out', out, '--force'])).code).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toContain('"stepstore_export":1');
-    expect(fs.readdirSync(base).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    expect(fs.readdirSync(t.base).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 });
 
 describe('import', () => {
   it('round-trips: export, import into another directory, export again gives the same file', async () => {
-    const file = path.join(base, 'crab.jsonl');
-    await run(['--dir', root, 'export', handle, '--out', file]);
+    const file = path.join(t.base, 'crab.jsonl');
+    await run(['--dir', t.root, 'export', t.handle, '--out', file]);
     const imported = await run(['--dir', target, 'import', file]);
     expect(imported.code).toBe(0);
-    expect(imported.stdout).toBe(`Imported ${handle} from ${file} (stepstore-export): 6 steps, 1 archive.\n`);
-    const again = await run(['--dir', target, 'export', handle]);
+    expect(imported.stdout).toBe(`Imported ${t.handle} from ${file} (stepstore-export): 6 steps, 1 archive.\n`);
+    const again = await run(['--dir', target, 'export', t.handle]);
     expect(withoutTime(again.stdout)).toBe(withoutTime(fs.readFileSync(file, 'utf8')));
-    const copy = await stores.fs(target);
-    expect(await copy.loadSession(handle, { withArchive: true })).toEqual(await store.loadSession(handle, { withArchive: true }));
+    const copy = await t.stores.fs(target);
+    expect(await copy.loadSession(t.handle, { withArchive: true })).toEqual(await t.store.loadSession(t.handle, { withArchive: true }));
   });
 
   it('reads an export from stdin', async () => {
-    const exported = await run(['--dir', root, 'export', handle]);
+    const exported = await run(['--dir', t.root, 'export', t.handle]);
     const imported = await run(['--dir', target, 'import', '-', '--json'], { input: exported.stdout });
-    expect(parseJson(imported)).toEqual({ handle, format: 'stepstore-export', from: 'stdin', steps: 6, archives: 1, renumbered: false });
+    expect(parseJson(imported)).toEqual({ handle: t.handle, format: 'stepstore-export', from: 'stdin', steps: 6, archives: 1, renumbered: false });
   });
 
   it('refuses to import over an existing session and writes nothing', async () => {
-    const exported = await run(['--dir', root, 'export', handle]);
-    const before = snapshotTree(root);
-    const result = await run(['--dir', root, 'import', '-'], { input: exported.stdout });
+    const exported = await run(['--dir', t.root, 'export', t.handle]);
+    const before = snapshotTree(t.root);
+    const result = await run(['--dir', t.root, 'import', '-'], { input: exported.stdout });
     expect(result.code).toBe(1);
     expect(result.stderr.trimEnd()).toBe(
-      `stepstore: ${handle}: this session exists in ${root} already; nothing was imported; remove it first ("stepstore rm ${handle} --dir ${root}"), import into another --dir, or pass --agent/--sender to import a copy`,
+      `stepstore: ${t.handle}: this session exists in ${t.root} already; nothing was imported; remove it first ("stepstore rm ${t.handle} --dir ${t.root}"), import into another --dir, or pass --agent/--sender to import a copy`,
     );
-    expect(snapshotTree(root)).toEqual(before);
+    expect(snapshotTree(t.root)).toEqual(before);
   });
 
   it('imports a copy for another agent and sender with --agent/--sender, with archives of its own', async () => {
-    const exported = await run(['--dir', root, 'export', handle]);
-    const result = await run(['--dir', root, 'import', '-', '--sender', 'tg:99', '--json'], { input: exported.stdout });
+    const exported = await run(['--dir', t.root, 'export', t.handle]);
+    const result = await run(['--dir', t.root, 'import', '-', '--sender', 'tg:99', '--json'], { input: exported.stdout });
     expect(result.code).toBe(0);
     expect(parseJson(result)).toMatchObject({ handle: 'crab_tg-99_1', steps: 6, archives: 1 });
-    const copy = (await store.loadSession('crab_tg-99_1', { withArchive: true }))!;
+    const copy = (await t.store.loadSession('crab_tg-99_1', { withArchive: true }))!;
     expect(copy.meta).toMatchObject({ agent: 'crab', created_by: 'tg:99', message_count: 4 });
     expect(copy.archive).toBe('crab-tg-99-1-1');
     expect(copy.archiveContent).toBe('User asked for the Lisbon weather: 19 C and sunny.');
     // Deleting the original leaves the copy whole.
-    await store.deleteSession(handle);
-    expect(await store.getArchive('crab-tg-99-1-1')).toBe('User asked for the Lisbon weather: 19 C and sunny.');
+    await t.store.deleteSession(t.handle);
+    expect(await t.store.getArchive('crab-tg-99-1-1')).toBe('User asked for the Lisbon weather: 19 C and sunny.');
   });
 
   it("imports crabtalk's older single-file session: meta line, messages and compact lines", async () => {
-    const file = path.join(base, 'legacy.jsonl');
+    const file = path.join(t.base, 'legacy.jsonl');
     fs.writeFileSync(
       file,
       [
@@ -127,7 +111,7 @@ describe('import', () => {
     );
     const result = await run(['--dir', target, 'import', file, '--json']);
     expect(parseJson(result)).toEqual({ handle: 'crab_tg-12345_1', format: 'crabtalk-jsonl', from: file, steps: 4, archives: 0, renumbered: false });
-    const copy = await stores.fs(target);
+    const copy = await t.stores.fs(target);
     const snapshot = (await copy.loadSession('crab_tg-12345_1'))!;
     expect(snapshot.meta).toMatchObject({ agent: 'crab', created_by: 'tg:12345', title: 'Weather chat', topic: 'weather', message_count: 3 });
     // The legacy compact line is still a boundary: only what follows it replays.
@@ -149,7 +133,7 @@ describe('import', () => {
   ];
 
   it.each(badFiles)('refuses %s with exit 2, one line naming the file and line, and writes nothing', async (_name, text, message) => {
-    const file = path.join(base, 'bad.jsonl');
+    const file = path.join(t.base, 'bad.jsonl');
     fs.writeFileSync(file, text);
     const result = await run(['--dir', target, 'import', file]);
     expect(result.code).toBe(2);
@@ -161,7 +145,7 @@ describe('import', () => {
 
   it('undoes a half-written import when the store rejects a step, leaving no session behind', async () => {
     const big = 'x'.repeat(5 * 1024 * 1024); // over the default 4 MiB step limit
-    const file = path.join(base, 'big.jsonl');
+    const file = path.join(t.base, 'big.jsonl');
     fs.writeFileSync(
       file,
       `${JSON.stringify({ stepstore_export: 1, handle: 'crab_big_1', meta: { agent: 'crab', created_by: 'big', created_at: '2026-01-01T00:00:00Z', title: '', updated_at: '2026-01-01T00:00:00Z', message_count: 2 } })}\n` +
@@ -175,10 +159,10 @@ describe('import', () => {
   });
 
   it('fails with one line when the file cannot be read', async () => {
-    const result = await run(['--dir', target, 'import', path.join(base, 'missing.jsonl')]);
+    const result = await run(['--dir', target, 'import', path.join(t.base, 'missing.jsonl')]);
     expect(result.code).toBe(1);
     expect(result.stderr.trimEnd()).toBe(
-      `stepstore: ${path.join(base, 'missing.jsonl')}: cannot read it: no such file; pass the path of a file written by "stepstore export" or a crabtalk .jsonl session`,
+      `stepstore: ${path.join(t.base, 'missing.jsonl')}: cannot read it: no such file; pass the path of a file written by "stepstore export" or a crabtalk .jsonl session`,
     );
   });
 });

@@ -1,8 +1,12 @@
 // The Redis harness: each fixture is a fresh key prefix on the server at
-// REDIS_URL (default redis://127.0.0.1:6379), removed after the test.
+// REDIS_URL (default redis://127.0.0.1:6379), removed after the test; and the
+// one rule for tests that need that server (describeWithRedis, withRedis):
+// they run when it answers, fail under CI=true when it does not, and are
+// skipped elsewhere with one line saying how to run them.
 
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
+import { describe, it } from 'vitest';
 import type { Store } from 'stepstore';
 import { openRedisStore } from 'stepstore/redis';
 import type { Fixture, Harness, StoreOverrides } from '../conformance/harness.js';
@@ -22,6 +26,45 @@ export async function redisReachable(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+let reachable: Promise<boolean> | undefined;
+let hinted = false;
+
+/**
+ * What the Redis tests of this file do here: 'run' when a server answers at
+ * REDIS_URL (probed once per file); otherwise 'fail' under CI=true, so that a
+ * missing server never passes as a green run, and 'skip' elsewhere, after one
+ * line (once per file) saying how to run `what`.
+ */
+async function redisMode(what: string): Promise<'run' | 'fail' | 'skip'> {
+  reachable ??= redisReachable(REDIS_URL);
+  if (await reachable) return 'run';
+  if (process.env.CI === 'true') return 'fail';
+  if (!hinted) console.log(`skipping ${what}: no Redis server at ${REDIS_URL}. Start redis-server or set REDIS_URL to run them.`);
+  hinted = true;
+  return 'skip';
+}
+
+/**
+ * Registers the tests of `body` in the current suite when a Redis server
+ * answers; otherwise (see redisMode) one test that fails naming the missing
+ * server under CI=true, or one skipped test elsewhere. Await it at the top of
+ * a file or inside an async describe; describeWithRedis does that for you.
+ */
+export async function withRedis(what: string, body: () => void): Promise<void> {
+  const mode = await redisMode(what);
+  if (mode === 'run') body();
+  else if (mode === 'fail') {
+    it('has a Redis server to test against', () => {
+      throw new Error(`no Redis server at ${REDIS_URL} (CI=true): start redis-server or set REDIS_URL`);
+    });
+  } else it.skip('needs a Redis server', () => undefined);
+}
+
+/** `describe(name, body)` for tests that need the Redis server at REDIS_URL: see withRedis. */
+export function describeWithRedis(name: string, body: () => void, what = `the tests "${name}"`): void {
+  describe(name, () => withRedis(what, body));
 }
 
 /** Deletes every key under `prefix` (tests only: SCAN is fine here). */

@@ -22,7 +22,7 @@ import type { Store } from 'stepstore';
 import type { Fixture, Harness } from '../conformance/harness.js';
 import { startWorker, type Worker, type WorkerTask } from '../helpers/children.js';
 import { fsHarness } from '../helpers/fs-harness.js';
-import { REDIS_URL, redisHarness, redisReachable } from '../helpers/redis-harness.js';
+import { REDIS_URL, describeWithRedis, redisHarness } from '../helpers/redis-harness.js';
 import { Ledger, age, checkLedger, isLeftover, randomInt, recordingLogger, sleep, walk } from './lib/ledger.js';
 import { SCALE, iterations, report } from './summary.js';
 
@@ -312,23 +312,10 @@ function runKillLoop(backend: 'fs' | 'redis', harness: Harness): void {
   }
 }
 
-const reachable = await redisReachable(REDIS_URL);
-
 describe('torture 1: kill loop', () => {
   describe('fs', () => {
     runKillLoop('fs', fsHarness('full'));
   });
 
-  describe('redis', () => {
-    if (reachable) {
-      runKillLoop('redis', redisHarness(REDIS_URL));
-    } else if (process.env.CI === 'true') {
-      it('has a server to test against', () => {
-        throw new Error(`no Redis server at ${REDIS_URL} (CI=true): start redis-server or set REDIS_URL`);
-      });
-    } else {
-      console.log(`skipping the Redis kill loop: no server at ${REDIS_URL}. Start redis-server or set REDIS_URL to run it.`);
-      it.skip('needs a Redis server', () => undefined);
-    }
-  });
+  describeWithRedis('redis', () => runKillLoop('redis', redisHarness(REDIS_URL)), 'the Redis kill loop');
 });

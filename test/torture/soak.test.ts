@@ -19,7 +19,7 @@ import { describe, it } from 'vitest';
 import type { Fixture, Harness } from '../conformance/harness.js';
 import { startWorker } from '../helpers/children.js';
 import { fsHarness } from '../helpers/fs-harness.js';
-import { REDIS_URL, redisHarness, redisReachable } from '../helpers/redis-harness.js';
+import { REDIS_URL, redisHarness, withRedis } from '../helpers/redis-harness.js';
 import { Ledger, checkLedger, recordingLogger } from './lib/ledger.js';
 import { SCALE, report } from './summary.js';
 
@@ -152,19 +152,8 @@ function soak(backend: 'fs' | 'redis', harness: Harness): void {
   }, SOAK_MS + 180_000);
 }
 
-const reachable = await redisReachable(REDIS_URL);
-
 // fs and Redis side by side: each has its 8 processes for the whole duration.
-describe.concurrent('torture 9: soak', () => {
+describe.concurrent('torture 9: soak', async () => {
   soak('fs', fsHarness('full'));
-  if (reachable) {
-    soak('redis', redisHarness(REDIS_URL));
-  } else if (process.env.CI === 'true') {
-    it('has a Redis server to soak', () => {
-      throw new Error(`no Redis server at ${REDIS_URL} (CI=true): start redis-server or set REDIS_URL`);
-    });
-  } else {
-    console.log(`skipping the Redis soak: no server at ${REDIS_URL}. Start redis-server or set REDIS_URL to run it.`);
-    it.skip('needs a Redis server', () => undefined);
-  }
+  await withRedis('the Redis soak', () => soak('redis', redisHarness(REDIS_URL)));
 });
