@@ -2,19 +2,14 @@
 // backend. The rules validate and decide; a backend owns layout, exclusivity,
 // durability, counters and caches. Every argument arrives already validated.
 
-import type { ArchiveRecord } from './compact/archive.js';
-import type { MetaBump } from './meta/bump.js';
-import type { SessionPrefix, Slug } from './sessions/slug.js';
-import type { EncodedStep } from './sessions/validate.js';
+import type { ArchiveRecord } from './format/archive.js';
+import type { MetaBump } from './format/bump.js';
+import type { SessionPrefix, Slug } from './format/slug.js';
+import type { EncodedStep } from './format/encode.js';
+import type { RawStep, StoredSession } from './format/records.js';
 import type { ConversationMeta, RepairReport, StoreStats } from './types.js';
 
-/** One stored step as read back: its text, or why it could not be read. */
-export type RawStep = { step: number; text: string } | { step: number; problem: string };
-
-export interface StoredSession {
-  slug: Slug;
-  meta: ConversationMeta;
-}
+export type { RawStep, StoredSession };
 
 export interface Backend {
   /** Claims the next free seq after `prefix` exclusively and stores `meta` with it. */

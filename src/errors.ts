@@ -31,3 +31,24 @@ export class StepStoreError extends Error {
 export function isStepStoreError(err: unknown, code?: ErrorCode): err is StepStoreError {
   return err instanceof StepStoreError && (code === undefined || err.code === code);
 }
+
+// Constructors for the errors raised in more than one place, so each reads the same everywhere.
+
+export function sessionNotFound(handle: string): StepStoreError {
+  return new StepStoreError('SESSION_NOT_FOUND', `no session ${handle}`);
+}
+
+export function invalidOption(message: string): StepStoreError {
+  return new StepStoreError('INVALID_OPTION', message);
+}
+
+export function invalidEntry(message: string): StepStoreError {
+  return new StepStoreError('INVALID_ENTRY', message);
+}
+
+/** A failure of the storage underneath as IO_ERROR, keeping the original as `cause`; a StepStoreError passes through. */
+export function ioError(err: unknown, doing: string): StepStoreError {
+  if (err instanceof StepStoreError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  return new StepStoreError('IO_ERROR', `${doing} failed: ${typeof code === 'string' ? code : 'unknown error'}`, { cause: err });
+}

@@ -1,11 +1,13 @@
-// The public API of stepstore (the filesystem store). The Redis backend has
-// its own entry point, `stepstore/redis`, so filesystem users never load it.
+// The public API of stepstore: the filesystem store and everything shared by
+// every backend. The Redis backend has its own entry point, `stepstore/redis`,
+// so filesystem users never load it.
 
-export { openStore, Store } from './store.js';
-export type { StoreOptions, CommonOptions } from './store.js';
-export type { FsLayer } from './backends/fs/durable.js';
-export { senderSlug } from './sessions/slug.js';
-export { stepKindOf } from './sessions/step-line.js';
+export { openStore } from './fs.js';
+export type { FsLayer, StoreOptions } from './fs.js';
+export { Store } from './store.js';
+export type { CommonOptions } from './store.js';
+export { senderSlug } from './format/slug.js';
+export { stepKindOf } from './format/step-line.js';
 export { migrate } from './migrate.js';
 export type { MigrateProgress, MigrateReport } from './migrate.js';
 export { StepStoreError, isStepStoreError, ERROR_CODES } from './errors.js';

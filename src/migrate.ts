@@ -3,7 +3,7 @@
 // idempotent and resumable: a session already in `to` keeps its steps and only
 // the steps it lacks are copied; each archive is copied before its marker.
 
-import { isPlainObject } from './sessions/step-line.js';
+import { isPlainObject } from './format/json.js';
 import type { Store } from './store.js';
 import type { StepRecord } from './types.js';
 

@@ -3,7 +3,7 @@
 
 import { Connection, type RedisLike } from './backends/redis/client.js';
 import { RedisBackend } from './backends/redis/index.js';
-import { StepStoreError } from './errors.js';
+import { invalidOption } from './errors.js';
 import { resolveCommonOptions, Store, type CommonOptions } from './store.js';
 
 export interface RedisStoreOptions extends CommonOptions {
@@ -21,10 +21,6 @@ export interface RedisStoreOptions extends CommonOptions {
   waitForAof?: boolean | { replicas?: number; timeoutMs?: number };
   /** How long to keep retrying a request whose reply was lost to a dropped connection; default 10 s. */
   retryForMs?: number;
-}
-
-function invalidOption(message: string): StepStoreError {
-  return new StepStoreError('INVALID_OPTION', message);
 }
 
 /** `major.minor` of the server, from INFO server. */

@@ -1,20 +1,18 @@
-// The public store: options and their defaults, then one-line delegations to
-// the rules (sessions/, meta/, compact/), which drive a Backend.
+// The public store, whatever the backend: the options every backend shares and
+// their defaults, then one-line delegations to the rules (sessions/, meta/,
+// compact/), which drive a Backend. Backends are opened in fs.ts and redis.ts.
 
 import type { Backend } from './backend.js';
-import { nodeFs, type FsLayer } from './backends/fs/durable.js';
-import { openFsBackend } from './backends/fs/index.js';
 import * as compaction from './compact/index.js';
-import { StepStoreError } from './errors.js';
+import { invalidOption } from './errors.js';
 import * as metas from './meta/index.js';
 import type { StoreContext } from './sessions/context.js';
 import * as imports from './sessions/import.js';
 import * as sessions from './sessions/index.js';
 import { KeyedQueue } from './sessions/queue.js';
-import { DEFAULT_MAX_STEP_BYTES } from './sessions/validate.js';
+import { DEFAULT_MAX_STEP_BYTES } from './format/encode.js';
 import type {
   ConversationMeta,
-  Durability,
   EventLine,
   HistoryEntry,
   Logger,
@@ -34,27 +32,9 @@ export interface CommonOptions {
   logger?: Logger;
 }
 
-export interface StoreOptions extends CommonOptions {
-  /** The sessions root: slug directories directly inside (a crabtalk sessions folder opens as it is). */
-  dir: string;
-  /** `full` (default): file and directory fsynced; `file`: file fsynced; `none`: no fsync. */
-  durability?: Durability;
-  /**
-   * The filesystem calls the store makes; default node:fs. A hook for
-   * fault-injection and power-loss tests, not for production use.
-   */
-  fs?: FsLayer;
-}
-
-const DURABILITIES: readonly Durability[] = ['none', 'file', 'full'];
-
 const consoleLogger: Logger = {
   warn: (message) => console.warn(`stepstore: ${message}`),
 };
-
-function invalidOption(message: string): StepStoreError {
-  return new StepStoreError('INVALID_OPTION', message);
-}
 
 /** Checks the options every backend shares and fills their defaults. */
 export function resolveCommonOptions(options: CommonOptions): Required<CommonOptions> {
@@ -66,16 +46,6 @@ export function resolveCommonOptions(options: CommonOptions): Required<CommonOpt
     throw invalidOption('logger must have a warn(message) method');
   }
   return { maxStepBytes, logger };
-}
-
-/** Opens a store on the filesystem, creating `dir` (mode 0700) when it does not exist. */
-export async function openStore(options: StoreOptions): Promise<Store> {
-  if (typeof options !== 'object' || options === null) throw invalidOption('openStore needs an options object');
-  const common = resolveCommonOptions(options);
-  const { dir, durability = 'full', fs = nodeFs } = options;
-  if (typeof dir !== 'string' || dir === '') throw invalidOption('dir must be a non-empty path');
-  if (!DURABILITIES.includes(durability)) throw invalidOption(`durability must be one of ${DURABILITIES.join(', ')}`);
-  return new Store(await openFsBackend({ dir, durability, logger: common.logger, fs }), common);
 }
 
 export class Store {

@@ -1,5 +1,5 @@
 // Wire types: the shapes stored on disk (or in Redis), snake_case exactly as
-// crabtalk v0.0.22 writes them (see FORMAT.md), plus the snapshot and option
+// crabtalk v0.0.22 writes them (the README's On-disk format section), plus the snapshot and option
 // types of the public API. No logic lives here.
 
 /** A session's `meta` file. Unknown fields read from disk are kept and written back. */

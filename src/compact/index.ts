@@ -3,12 +3,12 @@
 // stored. Also crabtalk's resume rule.
 
 import { StepStoreError } from '../errors.js';
-import { now } from '../meta/time.js';
+import { now } from '../format/time.js';
 import { assertOpen, type StoreContext } from '../sessions/context.js';
-import { checkArchiveName, parseHandle } from '../sessions/slug.js';
-import { checkStepSize, encodeMarker } from '../sessions/validate.js';
+import { checkArchiveName, parseHandle } from '../format/slug.js';
+import { checkStepSize, encodeMarker } from '../format/encode.js';
 import type { HistoryEntry, SessionSnapshot } from '../types.js';
-import { archiveBase } from './archive.js';
+import { archiveBase } from '../format/archive.js';
 
 export async function compact(ctx: StoreContext, handle: string, summary: string): Promise<string> {
   assertOpen(ctx);

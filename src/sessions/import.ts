@@ -3,14 +3,14 @@
 // their names. Each is idempotent: importing what is already there is a no-op,
 // importing something different under a taken name is CONFLICT.
 
-import { archiveNumber, type ArchiveRecord } from '../compact/archive.js';
-import { StepStoreError } from '../errors.js';
-import { checkMeta, sameIdentity } from '../meta/codec.js';
+import { StepStoreError, invalidEntry } from '../errors.js';
+import { splitArchiveName, type ArchiveRecord } from '../format/archive.js';
+import { checkStepSize, encodeLines } from '../format/encode.js';
+import { isPlainObject } from '../format/json.js';
+import { checkMeta, sameIdentity } from '../format/meta.js';
+import { checkArchiveName, parseHandle } from '../format/slug.js';
 import type { ConversationMeta, StepLine } from '../types.js';
 import { assertOpen, type StoreContext } from './context.js';
-import { checkArchiveName, parseHandle } from './slug.js';
-import { classifyValue, isPlainObject } from './step-line.js';
-import { assertPlainJson, checkStepSize, type EncodedStep } from './validate.js';
 
 /** Creates the session `handle` with exactly `meta`; false when that very session exists already. */
 export async function importSession(ctx: StoreContext, handle: string, meta: ConversationMeta): Promise<boolean> {
@@ -29,16 +29,7 @@ export async function importSession(ctx: StoreContext, handle: string, meta: Con
 export async function importSteps(ctx: StoreContext, handle: string, lines: StepLine[]): Promise<number[]> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
-  if (!Array.isArray(lines)) throw new StepStoreError('INVALID_ENTRY', 'lines must be an array');
-  const steps: EncodedStep[] = lines.map((line, i) => {
-    const at = `lines[${i}]`;
-    assertPlainJson(line, at);
-    const { kind } = classifyValue(line);
-    if (kind === null) throw new StepStoreError('INVALID_ENTRY', `${at} matches no step shape`);
-    const json = JSON.stringify(line);
-    checkStepSize(json, at, ctx.maxStepBytes);
-    return { kind, json };
-  });
+  const steps = encodeLines(lines, ctx.maxStepBytes);
   return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, null));
 }
 
@@ -50,17 +41,12 @@ export async function importArchive(
 ): Promise<boolean> {
   assertOpen(ctx);
   checkArchiveName(name);
-  const dash = name.lastIndexOf('-');
-  if (dash <= 0 || archiveNumber(name, name.slice(0, dash)) === null) {
+  if (splitArchiveName(name) === null) {
     throw new StepStoreError('INVALID_NAME', `archive names end in -<n>: ${JSON.stringify(name)}`);
   }
-  if (!isPlainObject(archive) || typeof archive.content !== 'string') {
-    throw new StepStoreError('INVALID_ENTRY', 'archive content must be a string');
-  }
+  if (!isPlainObject(archive) || typeof archive.content !== 'string') throw invalidEntry('archive content must be a string');
   const owner = parseHandle(archive.owner);
-  if (archive.archived_at !== undefined && typeof archive.archived_at !== 'string') {
-    throw new StepStoreError('INVALID_ENTRY', 'archived_at must be a string');
-  }
+  if (archive.archived_at !== undefined && typeof archive.archived_at !== 'string') throw invalidEntry('archived_at must be a string');
   checkStepSize(archive.content, 'archive content', ctx.maxStepBytes);
   const record: ArchiveRecord = { owner, archived_at: archive.archived_at ?? '', content: archive.content };
   const existing = await ctx.backend.importArchive(name, record);

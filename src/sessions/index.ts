@@ -2,16 +2,16 @@
 // completely, then hands exact arguments to the backend. Writes to one
 // session go through the per-session queue.
 
-import { archiveBase } from '../compact/archive.js';
-import { StepStoreError } from '../errors.js';
-import { newMeta } from '../meta/codec.js';
-import { compareInstants, instantOf, now, type Instant } from '../meta/time.js';
+import { archiveBase } from '../format/archive.js';
+import { invalidOption, sessionNotFound } from '../errors.js';
+import { newMeta } from '../format/meta.js';
+import { compareInstants, instantOf, now, type Instant } from '../format/time.js';
 import type { ConversationMeta, EventLine, HistoryEntry, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
-import { agentPrefix, checkName, parseHandle, sessionPrefix, type Slug } from './slug.js';
-import { classifyStep } from './step-line.js';
-import { encodeBatch } from './validate.js';
+import { agentPrefix, checkName, parseHandle, seqOf, sessionPrefix, type Slug } from '../format/slug.js';
+import { classifyStep } from '../format/step-line.js';
+import { encodeBatch } from '../format/encode.js';
 
 export async function create(ctx: StoreContext, agent: string, createdBy: string): Promise<string> {
   assertOpen(ctx);
@@ -51,7 +51,7 @@ export async function load(
 function checkCursor(name: string, value: unknown, min: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new StepStoreError('INVALID_OPTION', `${name} must be an integer >= ${min}`);
+    throw invalidOption(`${name} must be an integer >= ${min}`);
   }
   return value;
 }
@@ -66,7 +66,7 @@ export async function readSteps(
   const slug = parseHandle(handle);
   const after = checkCursor('after', opts.after, 0) ?? 0;
   const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
-  if ((await ctx.backend.readMeta(slug)) === null) throw notFound(slug);
+  if ((await ctx.backend.readMeta(slug)) === null) throw sessionNotFound(slug);
   const records: StepRecord[] = [];
   for await (const slice of ctx.backend.stepsAfter(slug, after)) {
     for (const raw of slice) {
@@ -124,10 +124,6 @@ function createdOf(entry: Listed): Instant | null {
   return entry.created;
 }
 
-function seqOf(slug: Slug): number {
-  return Number(slug.slice(slug.lastIndexOf('_') + 1));
-}
-
 export async function append(
   ctx: StoreContext,
   handle: string,
@@ -147,13 +143,9 @@ export async function remove(ctx: StoreContext, handle: string): Promise<boolean
   return ctx.queue.run(slug, () => ctx.backend.deleteSession(slug, archiveBase(slug)));
 }
 
-export function notFound(slug: string): StepStoreError {
-  return new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
-}
-
 export async function repair(ctx: StoreContext, opts: { dryRun?: boolean } = {}): Promise<RepairReport> {
   assertOpen(ctx);
-  if (opts.dryRun !== undefined && typeof opts.dryRun !== 'boolean') throw new StepStoreError('INVALID_OPTION', 'dryRun must be a boolean');
+  if (opts.dryRun !== undefined && typeof opts.dryRun !== 'boolean') throw invalidOption('dryRun must be a boolean');
   return ctx.backend.repair(opts.dryRun === true);
 }
 

@@ -4,7 +4,7 @@
 
 import type { RawStep } from '../backend.js';
 import type { Diagnostic, HistoryEntry, Logger } from '../types.js';
-import { classifyStep, isBoundary } from './step-line.js';
+import { classifyStep, isBoundary } from '../format/step-line.js';
 
 export interface Replayed {
   history: HistoryEntry[];

@@ -1,9 +1,9 @@
 // Behaviour 11 of the core issue: every bad input is refused with a stable
-// code (asserted, never the message), and a batch is validated whole before
-// its first step is written.
+// code (asserted, never the message; only SESSION_NOT_FOUND must name its
+// handle), and a batch is validated whole before its first step is written.
 
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, StepStoreError, isStepStoreError, type Store } from 'stepstore';
+import { ERROR_CODES, StepStoreError, isStepStoreError, stepKindOf, type Store } from 'stepstore';
 import type { Harness } from './harness.js';
 import { expectCode, useFixture, userMessage, userMessages } from './fixture.js';
 
@@ -199,6 +199,43 @@ export function errorTests(harness: Harness): void {
         expect(await store.readSteps(handle)).toEqual([]);
       },
     );
+
+    it('SESSION_NOT_FOUND names the handle, from every call that can raise it', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, [userMessage('m')]);
+      expect(await store.deleteSession(handle)).toBe(true);
+      const calls: (() => Promise<unknown>)[] = [
+        () => store.readSteps(handle),
+        () => store.appendMessages(handle, [userMessage('m')]),
+        () => store.appendEvents(handle, [{ event: 'e' }]),
+        () => store.appendCompact(handle, 'crab-u-1-1'),
+        () => store.compact(handle, 'summary'),
+        () => store.updateMeta(handle, { agent: 'crab', created_by: 'u', created_at: '', title: '', updated_at: '', message_count: 0 }),
+      ];
+      for (const call of calls) {
+        const err = await call().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(isStepStoreError(err, 'SESSION_NOT_FOUND')).toBe(true);
+        expect((err as Error).message).toContain(handle);
+      }
+    });
+
+    it('an item is accepted as an entry exactly when it reads back as one: a "compact" beside a non-string title is no marker', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      // A legacy marker needs a string (or absent) title: with title 5 it falls through to an entry, as crabtalk reads it.
+      const entry = { message: { role: 'user', content: 'x' }, compact: 'x', title: 5 };
+      expect(stepKindOf(entry)).toBe('entry');
+      expect(await store.appendMessages(handle, [entry as never])).toEqual([1]);
+      const [step] = await store.readSteps(handle);
+      expect(step).toEqual({ step: 1, kind: 'entry', line: entry });
+      expect((await store.loadSession(handle))!.history).toEqual([entry]);
+      // And appendEvents refuses it: it reads back as an entry, not an event.
+      await expectCode(store.appendEvents(handle, [{ message: { role: 'user' }, compact: 'x', title: 5 } as never]), 'INVALID_ENTRY');
+    });
 
     it('validates the whole batch first: one bad item at the end means nothing of the call is written', async () => {
       const store = await t.open();

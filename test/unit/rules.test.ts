@@ -4,16 +4,16 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RawStep } from '../../src/backend.js';
-import { archiveBase, archiveNumber, decodeArchive, encodeArchive } from '../../src/compact/archive.js';
+import { archiveBase, archiveNumber, decodeArchive, encodeArchive } from '../../src/format/archive.js';
 import { resumeHistory } from '../../src/compact/index.js';
-import { applyBump, mergeBumps } from '../../src/meta/bump.js';
-import { checkMetaUpdate, decodeMeta, encodeMeta, newMeta } from '../../src/meta/codec.js';
-import { later, sameInstant, timeOf } from '../../src/meta/time.js';
+import { applyBump, mergeBumps } from '../../src/format/bump.js';
+import { checkMetaUpdate, decodeMeta, encodeMeta, newMeta } from '../../src/format/meta.js';
+import { later, sameInstant, timeOf } from '../../src/format/time.js';
 import { KeyedQueue } from '../../src/sessions/queue.js';
 import { replay } from '../../src/sessions/replay.js';
-import type { Slug } from '../../src/sessions/slug.js';
-import { classifyStep } from '../../src/sessions/step-line.js';
-import { encodeBatch } from '../../src/sessions/validate.js';
+import type { Slug } from '../../src/format/slug.js';
+import { classifyStep } from '../../src/format/step-line.js';
+import { encodeBatch } from '../../src/format/encode.js';
 import { parseStepName, stepName, tempPath } from '../../src/backends/fs/paths.js';
 import { recordingLogger } from '../conformance/fixture.js';
 import { codeOfSync as codeOf } from '../helpers/codes.js';
@@ -129,6 +129,36 @@ describe('encodeBatch', () => {
     expect(codeOf(() => encodeBatch([{ message: { c: 'é'.repeat(10) } }], 'entry', 35))).toBe('STEP_TOO_LARGE');
     expect(codeOf(() => encodeBatch([{ message: { c: 'e'.repeat(10) } }], 'entry', 35))).toBeNull();
     expect(codeOf(() => encodeBatch([{ message: { c: 'x'.repeat(100), n: 1n } }], 'entry', 25))).toBe('INVALID_ENTRY');
+  });
+});
+
+describe('one classification rule', () => {
+  // Every combination of the fields the four shapes look at, each absent, of the right type or of a wrong one.
+  const FIELDS: [string, unknown[]][] = [
+    ['archive_name', [undefined, 'a', 5]],
+    ['archived_at', [undefined, 't', 5]],
+    ['compact', [undefined, 's', '', null]],
+    ['title', [undefined, 't', 5]],
+    ['event', [undefined, 'e', 5]],
+    ['message', [undefined, { role: 'user' }, 'hi', []]],
+    ['agent', [undefined, 'guest', '', 5]],
+  ];
+  const items: Record<string, unknown>[] = FIELDS.reduce<Record<string, unknown>[]>(
+    (acc, [field, values]) => acc.flatMap((item) => values.map((v) => (v === undefined ? item : { ...item, [field]: v }))),
+    [{}],
+  );
+
+  it(`encodeBatch accepts each of ${items.length} items as an entry or event exactly when it reads back as one`, () => {
+    let accepted = 0;
+    for (const item of items) {
+      const readAs = classifyStep(JSON.stringify(item)).kind;
+      for (const kind of ['entry', 'event'] as const) {
+        const code = codeOf(() => encodeBatch([item], kind, 1 << 20));
+        expect(code, `${kind}: ${JSON.stringify(item)} reads back as ${readAs}`).toBe(readAs === kind ? null : 'INVALID_ENTRY');
+        if (code === null) accepted += 1;
+      }
+    }
+    expect(accepted).toBeGreaterThan(100);
   });
 });
 

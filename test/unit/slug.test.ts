@@ -1,4 +1,4 @@
-// Pure naming rules (src/sessions/slug.ts): senderSlug against FORMAT.md and
+// Pure naming rules (src/format/slug.ts): senderSlug against crabtalk's rule and
 // an independent oracle, handle and archive-name validation, and the
 // deterministic shortening of long names.
 
@@ -12,13 +12,13 @@ import {
   senderSlug,
   seqAfterPrefix,
   sessionPrefix,
-} from '../../src/sessions/slug.js';
+} from '../../src/format/slug.js';
 import { SLUG_EXAMPLES, BAD_NAMES } from '../conformance/naming.js';
 import { BAD_HANDLES } from '../conformance/errors.js';
 import { BAD_ARCHIVE_NAMES } from '../conformance/compact.js';
 import { codeOfSync as codeOf } from '../helpers/codes.js';
 
-/** FORMAT.md's rule written the other way round: regexes over code points. */
+/** crabtalk's rule written the other way round: regexes over code points. */
 function oracle(name: string): string {
   return name
     .replace(/[^\p{Alphabetic}\p{N}-]/gu, '-')
@@ -50,7 +50,7 @@ describe('senderSlug', () => {
     expect(senderSlug(name)).toBe(slug);
   });
 
-  it('agrees with the FORMAT.md rule on 5,000 random names', () => {
+  it('agrees with the crabtalk rule on 5,000 random names', () => {
     const random = mulberry32(42);
     for (let i = 0; i < 5000; i++) {
       const name = randomName(random);

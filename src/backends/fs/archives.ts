@@ -1,24 +1,16 @@
 // Archives: `<root>/.stepstore/archives/<name>`, one JSON record per file
 // (owner, time, content), claimed exclusively with link() like a step and
-// always made durable (file and directory fsync) before the marker naming
-// it is written. crabtalk and listSessions skip the dot-folder.
+// made durable (file and directory synced, at every level) before the marker
+// naming it is written. crabtalk and listSessions skip the dot-folder.
 
-import { archiveNumber, decodeArchive, encodeArchive, type ArchiveRecord } from '../../compact/archive.js';
-import { StepStoreError } from '../../errors.js';
-import { toSlug, type Slug } from '../../sessions/slug.js';
-import { encodeMarker } from '../../sessions/validate.js';
-import { ioError, type FsContext } from './context.js';
-import {
-  DIR_MODE,
-  createFileSync,
-  errnoOf,
-  fsyncDirAsync,
-  fdatasyncAsync,
-  kindOf,
-  readRegularFileSync,
-  unlinkQuietly,
-} from './durable.js';
-import { verifySession } from './meta.js';
+import { archiveNumber, decodeArchive, encodeArchive, type ArchiveRecord } from '../../format/archive.js';
+import { StepStoreError, ioError } from '../../errors.js';
+import { toSlug, type Slug } from '../../format/slug.js';
+import { encodeMarker } from '../../format/encode.js';
+import type { FsContext } from './context.js';
+import { DIR_MODE, createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
+import { syncDir, syncFiles } from './durability.js';
+import { verifySession } from './session-dir.js';
 import { archivePath, archivesDir, metaPath, sessionDir, storeDir, tempPath } from './paths.js';
 import { appendSteps } from './steps.js';
 
@@ -40,8 +32,8 @@ export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void>
       if (stat.isSymbolicLink()) throw new StepStoreError('UNSAFE_ROOT', `refusing ${path}: it is a symlink`);
       if (!stat.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
     }
-    // Also when it was there: whoever made it may have crashed, or failed, before this fsync.
-    await fsyncDirAsync(ctx.fs, container);
+    // Also when it was there: whoever made it may have crashed, or failed, before this sync.
+    await syncDir(ctx, 'storeFolders', container);
   }
   ctx.readyDirs.add(dir);
 }
@@ -55,15 +47,14 @@ async function archiveNames(ctx: FsContext): Promise<string[]> {
   return archivesPresent(ctx) ? ctx.fs.readdir(archivesDir(ctx.root)) : [];
 }
 
-/** Writes `record` to a temp file in the archives folder, fsynced; returns its path. */
+/** Writes `record` to a temp file in the archives folder, synced; returns its path. */
 async function writeTemp(ctx: FsContext, record: ArchiveRecord): Promise<string> {
   const dir = archivesDir(ctx.root);
   await ensureStoreDir(ctx, dir);
   const temp = tempPath(dir);
   const fd = createFileSync(ctx.fs, temp, Buffer.from(encodeArchive(record), 'utf8'));
   try {
-    await fdatasyncAsync(ctx.fs, fd);
-    ctx.stats.syncs += 1;
+    await syncFiles(ctx, 'archives', [fd]);
   } finally {
     ctx.fs.closeSync(fd);
   }
@@ -96,12 +87,11 @@ async function storeArchive(
     }
     unlinkQuietly(ctx.fs, temp);
     try {
-      await fsyncDirAsync(ctx.fs, archivesDir(ctx.root));
+      await syncDir(ctx, 'archives', archivesDir(ctx.root));
     } catch (err) {
       unlinkQuietly(ctx.fs, archivePath(ctx.root, name)); // not durable, so not stored
       throw err;
     }
-    ctx.stats.syncs += 1;
     return name;
   } catch (err) {
     ctx.readyDirs.delete(archivesDir(ctx.root));
@@ -184,7 +174,7 @@ export async function removeOwnedArchives(ctx: FsContext, owner: Slug, base: str
         removed = true;
       }
     }
-    if (removed && ctx.durability === 'full') await fsyncDirAsync(ctx.fs, archivesDir(ctx.root));
+    if (removed) await syncDir(ctx, 'deletions', archivesDir(ctx.root));
   } catch (err) {
     throw ioError(err, `removing archives of ${owner}`);
   }

@@ -1,6 +1,6 @@
-// Durable file primitives over an FsLayer: exclusive temp files written in
-// full, fsyncs on the thread pool or inline, directory fsyncs, reads that
-// refuse symlinks and FIFOs, and the atomic meta replacement. The FsLayer is
+// File primitives over an FsLayer: exclusive temp files written in full,
+// fsyncs as promises, reads that refuse symlinks and FIFOs, and the atomic
+// meta replacement. When to sync is decided in durability.ts, not here. The FsLayer is
 // every filesystem call the backend makes; the default is node:fs (with
 // fs-extra and write-file-atomic, imported here only), and tests may inject
 // one that records writes or fails on cue. Errors leave as raw errno errors.
@@ -16,6 +16,7 @@ const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY
 const CREATE_EXCLUSIVE = O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;
 const READ_SAFELY = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 export const OPEN_DIR = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+export const OPEN_DIR_TO_SYNC = O_RDONLY | O_DIRECTORY;
 
 type Callback = (err: NodeJS.ErrnoException | null) => void;
 
@@ -42,8 +43,8 @@ export interface FsLayer {
   readdirTyped(path: string): Promise<fs.Dirent[]>;
   /** The whole file as UTF-8, opened with `flags`. */
   readFileSync(path: string, flags: number): string;
-  /** Atomic replace: temp file, fsync, rename over `path`; mode 0600. */
-  replaceFile(path: string, data: Buffer): Promise<void>;
+  /** Atomic replace: temp file, fsync (unless `fsync` is false), rename over `path`; mode 0600. */
+  replaceFile(path: string, data: Buffer, fsync?: boolean): Promise<void>;
   /** rm -rf. */
   removeTree(path: string): Promise<void>;
   /** mkdir -p with `mode` for what it creates. */
@@ -70,10 +71,10 @@ export const nodeFs: FsLayer = {
   readdirTyped: (path) => fs.promises.readdir(path, { withFileTypes: true }),
   // Node takes numeric flags here (and its one-call UTF-8 path); @types/node declares strings only.
   readFileSync: (path, flags) => fs.readFileSync(path, { encoding: 'utf8', flag: flags as unknown as string }),
-  replaceFile: (path, data) =>
+  replaceFile: (path, data, fsync = true) =>
     writeFileAtomic(path, data, {
       mode: FILE_MODE,
-      fsync: true,
+      fsync,
       // write-file-atomic does not check for short writes: fill its temp file in
       // full first, so its own write of the same bytes cannot come up short.
       tmpfileCreated: (tmpfile: string) => {
@@ -134,16 +135,6 @@ export function fdatasyncAsync(io: FsLayer, fd: number): Promise<void> {
 
 export function fsyncAsync(io: FsLayer, fd: number): Promise<void> {
   return new Promise((resolve, reject) => io.fsync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-/** fsync of a directory on the thread pool; opening and closing it are cheap and stay inline. */
-export async function fsyncDirAsync(io: FsLayer, dir: string): Promise<void> {
-  const fd = io.openSync(dir, O_RDONLY | O_DIRECTORY);
-  try {
-    await fsyncAsync(io, fd);
-  } finally {
-    io.closeSync(fd);
-  }
 }
 
 export function closeQuietly(io: FsLayer, fd: number): void {

@@ -2,30 +2,23 @@
 // delegation to the domain modules beside this file.
 
 import type { Backend, RawStep, StoredSession } from '../../backend.js';
-import type { ArchiveRecord } from '../../compact/archive.js';
-import type { MetaBump } from '../../meta/bump.js';
-import type { SessionPrefix, Slug } from '../../sessions/slug.js';
-import type { EncodedStep } from '../../sessions/validate.js';
-import type { ConversationMeta, RepairReport, Durability, Logger, StoreStats } from '../../types.js';
+import type { ArchiveRecord } from '../../format/archive.js';
+import type { MetaBump } from '../../format/bump.js';
+import type { SessionPrefix, Slug } from '../../format/slug.js';
+import type { EncodedStep } from '../../format/encode.js';
+import type { ConversationMeta, RepairReport, StoreStats } from '../../types.js';
 import * as archives from './archives.js';
-import { newContext, type FsContext } from './context.js';
-import type { FsLayer } from './durable.js';
+import { newContext, type FsBackendOptions, type FsContext } from './context.js';
 import * as meta from './meta.js';
 import * as repairing from './repair.js';
 import { vetRoot } from './root.js';
 import * as sessions from './sessions.js';
 import * as steps from './steps.js';
 
-export interface FsBackendOptions {
-  dir: string;
-  durability: Durability;
-  logger: Logger;
-  fs: FsLayer;
-}
-
 export async function openFsBackend(options: FsBackendOptions): Promise<FsBackend> {
-  await vetRoot(options.fs, options.dir);
-  return new FsBackend(newContext(options.dir, options.durability, options.logger, options.fs));
+  const ctx = newContext(options);
+  await vetRoot(ctx);
+  return new FsBackend(ctx);
 }
 
 export class FsBackend implements Backend {
@@ -96,6 +89,6 @@ export class FsBackend implements Backend {
   }
 
   close(): Promise<void> {
-    return meta.closeMeta(this.#ctx);
+    return this.#ctx.bumps.close();
   }
 }

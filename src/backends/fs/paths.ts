@@ -5,7 +5,7 @@
 // Callers pass validated slugs and archive names only.
 
 import path from 'node:path';
-import type { Slug } from '../../sessions/slug.js';
+import type { Slug } from '../../format/slug.js';
 
 export const META_FILE = 'meta';
 /** Held while one process rewrites a session's meta (read, bump, replace). */

@@ -5,15 +5,16 @@
 // writers: anything young enough to belong to one is left alone.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { decodeArchive } from '../../compact/archive.js';
-import { isStepStoreError } from '../../errors.js';
-import { toSlug, type Slug } from '../../sessions/slug.js';
-import { checkSteps, emptyReport } from '../../sessions/repair.js';
+import { decodeArchive } from '../../format/archive.js';
+import { ioError, isStepStoreError } from '../../errors.js';
+import { toSlug, type Slug } from '../../format/slug.js';
+import { checkSteps, emptyReport } from '../../format/repair.js';
 import type { RepairReport } from '../../types.js';
 import { getArchive } from './archives.js';
 import { DIR_MODE, FILE_MODE, errnoOf, kindOf, readRegularFileSync } from './durable.js';
-import { ioError, type FsContext } from './context.js';
-import { LOCK_STALE_MS, flushPending, readDiskMeta, setMessageCount } from './meta.js';
+import type { FsContext } from './context.js';
+import { LOCK_STALE_MS } from './lock.js';
+import { readDiskMeta, setMessageCount } from './meta.js';
 import {
   META_LOCK_FILE,
   archivesDir,
@@ -184,7 +185,7 @@ export async function repair(ctx: FsContext, dryRun: boolean): Promise<RepairRep
 }
 
 async function repairPass(ctx: FsContext, dryRun: boolean): Promise<RepairReport> {
-  if (!dryRun) await flushPending(ctx, true);
+  if (!dryRun) await ctx.bumps.flush(true);
   const pass: Pass = { ctx, report: emptyReport(dryRun), dryRun, now: Date.now() };
   const sessions = new Set<string>();
   for (const entry of await ctx.fs.readdirTyped(ctx.root)) {

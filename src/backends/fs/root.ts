@@ -2,9 +2,10 @@
 // when another user could plant or swap entries in it.
 
 import type { Stats } from 'node:fs';
-import { StepStoreError } from '../../errors.js';
-import { ioError } from './context.js';
-import { DIR_MODE, errnoOf, fsyncDirAsync, kindOf, type FsLayer } from './durable.js';
+import { StepStoreError, ioError } from '../../errors.js';
+import type { FsContext } from './context.js';
+import { DIR_MODE, errnoOf, kindOf, type FsLayer } from './durable.js';
+import { syncDir } from './durability.js';
 import { parentDir } from './paths.js';
 
 /** `dir` and those of its ancestors that do not exist yet, outermost first. */
@@ -22,7 +23,8 @@ function unsafeRoot(root: string, why: string): StepStoreError {
  * Creates the root (mode 0700) when missing, durably. Refuses a root that is a symlink,
  * not a directory, writable by group or others, or owned by another user.
  */
-export async function vetRoot(io: FsLayer, root: string): Promise<void> {
+export async function vetRoot(ctx: FsContext): Promise<void> {
+  const { fs: io, root } = ctx;
   let stat: Stats;
   try {
     stat = io.lstatSync(root);
@@ -32,8 +34,8 @@ export async function vetRoot(io: FsLayer, root: string): Promise<void> {
       const created = missingDirs(io, root);
       await io.ensureDir(root, DIR_MODE);
       io.chmodSync(root, DIR_MODE);
-      // Each new directory exists for good only once the entry naming it is fsynced in its parent.
-      for (const dir of created) await fsyncDirAsync(io, parentDir(dir));
+      // Each new directory exists for good only once the entry naming it is synced in its parent.
+      for (const dir of created) await syncDir(ctx, 'storeFolders', parentDir(dir));
       stat = io.lstatSync(root);
     } catch (cause) {
       throw ioError(cause, `creating sessions root ${root}`);

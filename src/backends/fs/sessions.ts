@@ -6,12 +6,14 @@
 import type { Dirent } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { StoredSession } from '../../backend.js';
-import { seqAfterPrefix, slugOf, toSlug, type SessionPrefix, type Slug } from '../../sessions/slug.js';
+import { seqAfterPrefix, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
 import type { ConversationMeta } from '../../types.js';
 import { removeOwnedArchives, ensureStoreDir } from './archives.js';
-import { ioError, cacheState, type FsContext } from './context.js';
-import { DIR_MODE, errnoOf, fsyncDirAsync, kindOf } from './durable.js';
-import { readDiskMeta, restorePending, settle, withPending, replaceMeta } from './meta.js';
+import { ioError } from '../../errors.js';
+import { cacheState, type FsContext } from './context.js';
+import { DIR_MODE, errnoOf, kindOf } from './durable.js';
+import { syncDir } from './durability.js';
+import { readDiskMeta, replaceMeta } from './meta.js';
 import { metaPath, sessionDir, trashDir, trashPath } from './paths.js';
 import { SLICE_MS } from './steps.js';
 
@@ -50,7 +52,7 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
   try {
     ctx.fs.chmodSync(dir, DIR_MODE);
     await replaceMeta(ctx, slug, meta);
-    if (ctx.durability === 'full') await fsyncDirAsync(ctx.fs, ctx.root);
+    await syncDir(ctx, 'newEntries', ctx.root);
   } catch (err) {
     // Not acknowledged: take the claimed directory back so nothing half-made is left.
     await ctx.fs.removeTree(dir).catch(() => undefined);
@@ -80,7 +82,7 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
 function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
   try {
     const disk = readDiskMeta(ctx, slug, knownDir);
-    return disk === null ? null : withPending(ctx, slug, disk);
+    return disk === null ? null : ctx.bumps.applyTo(slug, disk);
   } catch (err) {
     ctx.logger.warn(`skipping session ${slug}: ${(err as Error).message}`, { session: slug });
     return null;
@@ -134,18 +136,18 @@ export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGe
  * fail with SESSION_NOT_FOUND.
  */
 export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: string): Promise<boolean> {
-  const pending = await settle(ctx, slug);
+  const pending = await ctx.bumps.settle(slug);
   const dir = sessionDir(ctx.root, slug);
   const trash = trashPath(ctx.root, slug);
   try {
     if (kindOf(ctx.fs, dir) !== 'dir' || kindOf(ctx.fs, metaPath(ctx.root, slug)) !== 'file') {
-      restorePending(ctx, slug, pending);
+      ctx.bumps.restore(slug, pending);
       return false;
     }
     await ensureStoreDir(ctx, trashDir(ctx.root));
     ctx.fs.renameSync(dir, trash);
   } catch (err) {
-    restorePending(ctx, slug, pending);
+    ctx.bumps.restore(slug, pending);
     if (errnoOf(err) === 'ENOENT') return false;
     throw ioError(err, `deleting session ${slug}`);
   } finally {
@@ -154,9 +156,7 @@ export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: str
   // The session is gone for every process now; nothing below can undo that, so its failures are warnings.
   const warn = (what: string, err: unknown) =>
     ctx.logger.warn(`session ${slug} deleted, but ${what}: ${(err as Error).message}`, { session: slug });
-  if (ctx.durability === 'full') {
-    await fsyncDirAsync(ctx.fs, ctx.root).catch((err: unknown) => warn('the deletion may not survive a power loss', err));
-  }
+  await syncDir(ctx, 'deletions', ctx.root).catch((err: unknown) => warn('the deletion may not survive a power loss', err));
   await ctx.fs.removeTree(trash).catch((err: unknown) => warn(`its files remain in ${trash} until repair()`, err));
   await removeOwnedArchives(ctx, slug, archiveBase).catch((err: unknown) => warn('its archives remain until repair()', err));
   return true;

@@ -1,26 +1,20 @@
 // Step files: `<root>/<slug>/step-NNNNNN`, each written once. An append writes
-// a hidden temp file in full, fsyncs it (as durability asks), then claims its
+// a hidden temp file in full, syncs it (as durability asks), then claims its
 // number with link(), which fails if the name is taken, and never replaces a
-// step. The directory fsync at `full` comes last. A failed fsync is never
-// followed by a link; a failed batch removes the steps it had linked.
+// step. The directory sync comes last. A failed sync is never followed by a
+// link; a failed batch removes the steps it had linked.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { StepStoreError } from '../../errors.js';
-import type { MetaBump } from '../../meta/bump.js';
-import type { Slug } from '../../sessions/slug.js';
-import type { EncodedStep } from '../../sessions/validate.js';
+import { ioError, sessionNotFound, type StepStoreError } from '../../errors.js';
+import type { MetaBump } from '../../format/bump.js';
+import type { Slug } from '../../format/slug.js';
+import type { EncodedStep } from '../../format/encode.js';
 import type { RawStep } from '../../backend.js';
-import { cacheState, cachedState, ioError, type FsContext, type SessionState } from './context.js';
-import {
-  createFileSync,
-  errnoOf,
-  fdatasyncAsync,
-  closeQuietly,
-  fsyncAsync,
-  readRegularFileSync,
-  unlinkQuietly,
-} from './durable.js';
-import { openSession, queueBump, readDiskMeta } from './meta.js';
+import { cacheState, cachedState, type FsContext, type SessionState } from './context.js';
+import { closeQuietly, createFileSync, errnoOf, readRegularFileSync, unlinkQuietly } from './durable.js';
+import { syncDirFd, syncFileInline, syncFiles } from './durability.js';
+import { readDiskMeta } from './meta.js';
+import { openSession } from './session-dir.js';
 import { parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
 
 /** Steps written per round of a batch: temps, then their fsyncs together, then links. */
@@ -31,8 +25,6 @@ const CLAIM_TRIES_BEFORE_RESCAN = 16;
 export const SLICE_MS = 4;
 const FIRST_SLICE = 16;
 const MAX_SLICE = 64;
-
-const notFound = (slug: Slug) => new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
 
 interface StepListing {
   /** Canonically named step numbers, ascending. */
@@ -86,7 +78,7 @@ async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
   const cached = cachedState(ctx, slug);
   if (cached !== undefined) return cached;
   const listing = await listSteps(ctx, slug);
-  if (listing === null) throw notFound(slug);
+  if (listing === null) throw sessionNotFound(slug);
   const state = cachedState(ctx, slug) ?? { nextStep: listing.highest + 1, createdAt: createdAtOf(ctx, slug) };
   cacheState(ctx, slug, state);
   return state;
@@ -124,48 +116,26 @@ function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
   const code = errnoOf(err);
   if (code === 'ENOENT' || code === 'ENOTDIR') {
     ctx.sessions.delete(slug);
-    return notFound(slug);
+    return sessionNotFound(slug);
   }
   return ioError(err, `appending to ${slug}`);
 }
 
-/** One step with every call inline: the cheapest path when nothing else is appending. */
-function appendOneSync(ctx: FsContext, dir: string, dirFd: number, state: SessionState, step: EncodedStep, left: number[]): number {
-  const temp = tempPath(dir);
-  const fd = createFileSync(ctx.fs, temp, Buffer.from(step.json, 'utf8'));
-  let number: number;
-  try {
-    try {
-      if (ctx.durability !== 'none') {
-        ctx.fs.fdatasyncSync(fd);
-        ctx.stats.syncs += 1;
-      }
-    } finally {
-      ctx.fs.closeSync(fd);
-    }
-    number = claimStep(ctx, dir, temp, state);
-  } finally {
-    unlinkQuietly(ctx.fs, temp);
-  }
-  if (ctx.durability === 'full') {
-    try {
-      ctx.fs.fsyncSync(dirFd);
-      ctx.stats.syncs += 1;
-    } catch (err) {
-      unlinkSteps(ctx, dir, [number], left);
-      throw err;
-    }
-  }
-  return number;
-}
-
-/** Any number of steps: temps written inline, their fsyncs overlapped on the thread pool, links in order. */
-async function appendMany(
+/**
+ * The one append protocol, for any number of steps: per round of up to
+ * BATCH_CHUNK, every temp file is written, then synced, then closed, then
+ * linked to its number in order; the directory is synced once at the end.
+ * `inline`: every sync is a synchronous call (a lone single step, when
+ * nothing else is waiting); otherwise the syncs of a round run together on
+ * the thread pool. On failure, the steps linked so far are taken back.
+ */
+async function writeSteps(
   ctx: FsContext,
   dir: string,
   dirFd: number,
   state: SessionState,
   steps: EncodedStep[],
+  inline: boolean,
   left: number[],
 ): Promise<number[]> {
   const linked: number[] = [];
@@ -177,13 +147,8 @@ async function appendMany(
           const path = tempPath(dir);
           temps.push({ path, fd: createFileSync(ctx.fs, path, Buffer.from(step.json, 'utf8')) });
         }
-        if (ctx.durability !== 'none') {
-          // allSettled: no fd may be closed while an fsync on it is still running.
-          const synced = await Promise.allSettled(temps.map(({ fd }) => fdatasyncAsync(ctx.fs, fd!)));
-          ctx.stats.syncs += temps.length;
-          const failed = synced.find((result) => result.status === 'rejected');
-          if (failed !== undefined) throw failed.reason;
-        }
+        if (inline) for (const { fd } of temps) syncFileInline(ctx, 'stepData', fd!);
+        else await syncFiles(ctx, 'stepData', temps.map(({ fd }) => fd!));
         for (const temp of temps) {
           const fd = temp.fd!;
           temp.fd = null; // closed, or failed to close: never closed again (the number may be reused)
@@ -197,10 +162,7 @@ async function appendMany(
         }
       }
     }
-    if (ctx.durability === 'full') {
-      await fsyncAsync(ctx.fs, dirFd);
-      ctx.stats.syncs += 1;
-    }
+    await syncDirFd(ctx, 'newEntries', dirFd, inline);
     return linked;
   } catch (err) {
     unlinkSteps(ctx, dir, linked, left);
@@ -231,10 +193,7 @@ export async function appendSteps(
     state = await stateOf(ctx, slug);
     if (steps.length === 0) return [];
     const dir = sessionDir(ctx.root, slug);
-    numbers =
-      steps.length === 1 && ctx.activeAppends === 1
-        ? [appendOneSync(ctx, dir, dirFd, state, steps[0]!, left)]
-        : await appendMany(ctx, dir, dirFd, state, steps, left);
+    numbers = await writeSteps(ctx, dir, dirFd, state, steps, steps.length === 1 && ctx.activeAppends === 1, left);
   } catch (err) {
     throw failure(ctx, slug, err);
   } finally {
@@ -243,7 +202,7 @@ export async function appendSteps(
     ctx.activeAppends -= 1;
   }
   ctx.stats.stepsWritten += numbers.length;
-  if (bump !== null) queueBump(ctx, slug, { ...bump, createdAt: state.createdAt });
+  if (bump !== null) ctx.bumps.add(slug, { ...bump, createdAt: state.createdAt });
   return numbers;
 }
 

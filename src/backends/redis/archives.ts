@@ -3,27 +3,18 @@
 // directory (`P{arc:<base>}`) claims `n` exclusively and maps each name to
 // its owner, so getArchive finds a record by name alone.
 
-import { archiveNumber, type ArchiveRecord } from '../../compact/archive.js';
-import { StepStoreError } from '../../errors.js';
-import { toSlug, type Slug } from '../../sessions/slug.js';
-import { encodeMarker } from '../../sessions/validate.js';
+import { splitArchiveName, type ArchiveRecord } from '../../format/archive.js';
+import { StepStoreError, sessionNotFound } from '../../errors.js';
+import { toSlug, type Slug } from '../../format/slug.js';
+import { encodeMarker } from '../../format/encode.js';
 import type { Reply } from './client.js';
-import { notFound, requestId, toRecord, type RedisContext } from './context.js';
+import { requestId, toRecord, type RedisContext } from './context.js';
 import { archiveClaimsKey, archiveDirectoryKey, archiveKey, sessionKeys } from './keys.js';
 import { CLAIM_ARCHIVE, CLAIM_ARCHIVE_NAME, COMPACT, IMPORT_ARCHIVE } from './scripts.js';
 
-/** `{base}-{n}` split into its base and n; null for other names (not stored by this store). */
-function splitName(name: string): { base: string; n: number } | null {
-  const dash = name.lastIndexOf('-');
-  if (dash <= 0) return null;
-  const base = name.slice(0, dash);
-  const n = archiveNumber(name, base);
-  return n === null ? null : { base, n };
-}
-
 export async function compact(ctx: RedisContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
   const keys = sessionKeys(ctx.prefix, slug);
-  if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw notFound(slug);
+  if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw sessionNotFound(slug);
   const directory = archiveDirectoryKey(ctx.prefix, base);
   const n = (await ctx.conn.script(CLAIM_ARCHIVE, [directory, archiveClaimsKey(ctx.prefix, base)], [slug, requestId()])) as number;
   const name = `${base}-${n}`;
@@ -43,7 +34,7 @@ export async function compact(ctx: RedisContext, slug: Slug, base: string, recor
 }
 
 export async function getArchive(ctx: RedisContext, name: string): Promise<ArchiveRecord | null> {
-  const split = splitName(name);
+  const split = splitArchiveName(name);
   if (split === null) return null;
   const directory = archiveDirectoryKey(ctx.prefix, split.base);
   const owner = toSlug(String((await ctx.conn.read(directory, ['HGET', directory, String(split.n)])) ?? ''));
@@ -74,7 +65,7 @@ function recordOf(reply: Reply): ArchiveRecord | null {
 }
 
 export async function importArchive(ctx: RedisContext, name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
-  const split = splitName(name);
+  const split = splitArchiveName(name);
   const owner = toSlug(record.owner);
   if (split === null || owner === null) throw new StepStoreError('INVALID_NAME', `cannot store archive ${name} for ${record.owner}`);
   const directory = archiveDirectoryKey(ctx.prefix, split.base);

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { ClientClosedError, ErrorReply, createClient } from 'redis';
-import { StepStoreError } from '../../errors.js';
+import { StepStoreError, sessionNotFound } from '../../errors.js';
 
 export type Reply = null | number | string | Reply[] | { [field: string]: Reply };
 
@@ -167,6 +167,7 @@ export class Connection {
 export function toStoreError(err: unknown): StepStoreError {
   if (err instanceof StepStoreError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (message.includes('STEPSTORE_NOTFOUND')) return new StepStoreError('SESSION_NOT_FOUND', 'no such session');
+  const notFound = /STEPSTORE_NOTFOUND (\S+)/.exec(message);
+  if (notFound !== null) return sessionNotFound(notFound[1]!);
   return new StepStoreError('IO_ERROR', `Redis: ${message}`, { cause: err });
 }

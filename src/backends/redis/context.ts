@@ -3,8 +3,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { StepStoreError } from '../../errors.js';
-import { decodeMetaObject } from '../../meta/codec.js';
-import { timeOf } from '../../meta/time.js';
+import { META_FIELDS, decodeMetaObject } from '../../format/meta.js';
+import { timeOf } from '../../format/time.js';
 import type { ConversationMeta, Logger, StoreStats } from '../../types.js';
 import type { Connection, Reply } from './client.js';
 import { indexKey } from './keys.js';
@@ -14,10 +14,6 @@ export interface RedisContext {
   prefix: string;
   logger: Logger;
   stats: StoreStats;
-}
-
-export function notFound(slug: string): StepStoreError {
-  return new StepStoreError('SESSION_NOT_FOUND', `no session ${slug}`);
 }
 
 /** The list index as a script's last key on a standalone server; none on a Cluster (another slot). */
@@ -52,7 +48,7 @@ export function toRecord(reply: Reply): Record<string, string> {
   return {};
 }
 
-const HASH_FIELDS = new Set(['agent', 'created_by', 'created_at', 'title', 'updated_at', 'message_count', 'summary']);
+const HASH_FIELDS = new Set<string>(META_FIELDS);
 
 /**
  * Meta as hash fields: each known one JSON-encoded (so any string, lone

@@ -2,10 +2,10 @@
 // domain modules beside this file.
 
 import type { Backend, RawStep, StoredSession } from '../../backend.js';
-import type { ArchiveRecord } from '../../compact/archive.js';
-import type { MetaBump } from '../../meta/bump.js';
-import type { SessionPrefix, Slug } from '../../sessions/slug.js';
-import type { EncodedStep } from '../../sessions/validate.js';
+import type { ArchiveRecord } from '../../format/archive.js';
+import type { MetaBump } from '../../format/bump.js';
+import type { SessionPrefix, Slug } from '../../format/slug.js';
+import type { EncodedStep } from '../../format/encode.js';
 import type { ConversationMeta, RepairReport, StoreStats } from '../../types.js';
 import * as archives from './archives.js';
 import type { RedisContext } from './context.js';

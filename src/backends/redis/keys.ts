@@ -17,7 +17,7 @@
 // Names inside keys are slugs, which hold only letters, digits and `-`, so no
 // name can reach another's keys or a glob; the prefix must not hold `{` or `}`.
 
-import type { SessionPrefix, Slug } from '../../sessions/slug.js';
+import { seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 
 export interface SessionKeys {
   meta: string;
@@ -41,10 +41,6 @@ export interface PairKeys {
 /** The pair a session belongs to: its handle without `_<seq>`. */
 function pairOf(slug: Slug): string {
   return slug.slice(0, slug.lastIndexOf('_'));
-}
-
-export function seqOf(slug: Slug): number {
-  return Number(slug.slice(slug.lastIndexOf('_') + 1));
 }
 
 export function pairKeys(prefix: string, pair: SessionPrefix | string): PairKeys {

@@ -2,7 +2,7 @@
 // Bumps from appendMessages happen inside the append script, so there is
 // nothing pending here; the list index is moved with every meta write.
 
-import type { Slug } from '../../sessions/slug.js';
+import type { Slug } from '../../format/slug.js';
 import type { ConversationMeta } from '../../types.js';
 import { indexAfter, indexKeys, metaFields, metaFromHash, updatedMs, type RedisContext } from './context.js';
 import { sessionKeys } from './keys.js';

@@ -5,8 +5,8 @@
 // updateMeta set it by hand), removes archives whose owner is gone, and
 // reports dangling markers.
 
-import { checkSteps, emptyReport } from '../../sessions/repair.js';
-import { toSlug, type Slug } from '../../sessions/slug.js';
+import { checkSteps, emptyReport } from '../../format/repair.js';
+import { seqOf, toSlug, type Slug } from '../../format/slug.js';
 import type { RepairReport } from '../../types.js';
 import { getArchive } from './archives.js';
 import type { Reply } from './client.js';
@@ -17,7 +17,6 @@ import {
   globPrefix,
   indexKey,
   pairKeysOf,
-  seqOf,
   sessionKeys,
   slugOfMetaKey,
 } from './keys.js';

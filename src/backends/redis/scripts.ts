@@ -2,7 +2,7 @@
 // touches the keys of one (agent, sender) pair only (one Cluster slot); keys
 // derived inside a script share the pair's hash tag. Scripts that write take a
 // request id and answer a retry of the same request without writing again.
-// Replies: a number or array on success; an error starting STEPSTORE_NOTFOUND
+// Replies: a number or array on success; an error `STEPSTORE_NOTFOUND <handle>`
 // when the session does not exist. On a standalone server the list index is
 // passed as the last key and kept in the same step; on a Cluster it lives in
 // another slot, so the key is left out and the caller updates it after.
@@ -48,7 +48,7 @@ return seq
  * Returns the first step number written.
  */
 export const APPEND = `${REMEMBER}
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[6]) end
 local done = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if done then return tonumber(done) end
 local kinds = ARGV[2]
@@ -99,7 +99,7 @@ return n
  * Stores the archive and appends the marker naming it, together; returns the marker's step.
  */
 export const COMPACT = `${REMEMBER}
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[4]) end
 local done = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if done then return tonumber(done) end
 redis.call('HSET', KEYS[6], 'owner', ARGV[4], 'archived_at', ARGV[5], 'content', ARGV[6])
@@ -132,7 +132,7 @@ return names
  * Replaces the meta of an existing session.
  */
 export const WRITE_META = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND') end
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[2]) end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[2], 'updated_ms', ARGV[1])

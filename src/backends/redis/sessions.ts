@@ -3,12 +3,12 @@
 // index, deletion of a session with its own archives in one script.
 
 import type { StoredSession } from '../../backend.js';
-import { archiveNumber } from '../../compact/archive.js';
-import { slugOf, toSlug, type SessionPrefix, type Slug } from '../../sessions/slug.js';
+import { archiveNumber } from '../../format/archive.js';
+import { seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
 import type { ConversationMeta } from '../../types.js';
 import type { Reply } from './client.js';
 import { indexAfter, indexKeys, metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
-import { archiveDirectoryKey, indexKey, pairKeys, pairKeysOf, seqOf, sessionKeys } from './keys.js';
+import { archiveDirectoryKey, indexKey, pairKeys, pairKeysOf, sessionKeys } from './keys.js';
 import { CREATE, DELETE, IMPORT_SESSION } from './scripts.js';
 
 /** Metas fetched at once while listing. */

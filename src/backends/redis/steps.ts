@@ -3,12 +3,13 @@
 // the boundary pointer, so they read only the live tail; reads go in chunks.
 
 import type { RawStep } from '../../backend.js';
-import type { MetaBump } from '../../meta/bump.js';
-import { timeOf } from '../../meta/time.js';
-import type { Slug } from '../../sessions/slug.js';
-import type { EncodedStep } from '../../sessions/validate.js';
+import type { MetaBump } from '../../format/bump.js';
+import { timeOf } from '../../format/time.js';
+import type { Slug } from '../../format/slug.js';
+import type { EncodedStep } from '../../format/encode.js';
+import { sessionNotFound } from '../../errors.js';
 import type { Reply } from './client.js';
-import { indexAfter, indexKeys, notFound, requestId, type RedisContext } from './context.js';
+import { indexAfter, indexKeys, requestId, type RedisContext } from './context.js';
 import { sessionKeys } from './keys.js';
 import { APPEND } from './scripts.js';
 
@@ -19,7 +20,7 @@ const KIND_CHARS: Record<EncodedStep['kind'], string> = { compact: 'b', 'legacy-
 export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
   const keys = sessionKeys(ctx.prefix, slug);
   if (steps.length === 0) {
-    if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw notFound(slug);
+    if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw sessionNotFound(slug);
     return [];
   }
   const at = JSON.stringify(bump?.at ?? '');

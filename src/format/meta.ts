@@ -3,12 +3,13 @@
 // `uptime_secs`) are kept and written back after the known ones.
 
 import { StepStoreError } from '../errors.js';
-import { isPlainObject } from '../sessions/step-line.js';
-import { assertPlainJson } from '../sessions/validate.js';
+import { assertPlainJson, isPlainObject } from './json.js';
 import type { ConversationMeta } from '../types.js';
 import { now, sameInstant } from './time.js';
 
-const KNOWN_FIELDS = new Set(['agent', 'created_by', 'created_at', 'title', 'updated_at', 'message_count', 'summary']);
+/** The fields crabtalk knows, in its order; others are kept after them. */
+export const META_FIELDS = ['agent', 'created_by', 'created_at', 'title', 'updated_at', 'message_count', 'summary'] as const;
+const KNOWN_FIELDS = new Set<string>(META_FIELDS);
 
 function corrupt(why: string): StepStoreError {
   return new StepStoreError('CORRUPT_META', `meta ${why}`);

@@ -1,16 +1,12 @@
 // Step-line classification: what a stored step reads back as. crabtalk
-// deserialises a step as an untagged enum, first match wins (FORMAT.md), so
-// the order of the checks below is part of the format.
+// deserialises a step as an untagged enum, first match wins (the README's
+// Format section), so the order of the checks below is part of the format.
+// Appends accept an item as kind K exactly when this reads it back as K.
 
 import type { StepKind, StepLine } from '../types.js';
+import { isPlainObject } from './json.js';
 
 export type Classified = { kind: StepKind; line: StepLine } | { kind: null; reason: string };
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
 
 const optionalString = (value: unknown): boolean => value === undefined || typeof value === 'string';
 
@@ -24,7 +20,10 @@ export function classifyValue(value: unknown): Classified {
     return { kind: 'legacy-compact', line };
   }
   if (typeof value.event === 'string') return { kind: 'event', line };
-  if (isPlainObject(value.message) && optionalString(value.agent)) return { kind: 'entry', line };
+  if (isPlainObject(value.message)) {
+    if (optionalString(value.agent)) return { kind: 'entry', line };
+    return { kind: null, reason: 'matches no step shape: "agent" is not a string' };
+  }
   return { kind: null, reason: 'matches no step shape' };
 }
 
@@ -45,4 +44,9 @@ export function classifyStep(text: string): Classified {
 
 export function isBoundary(kind: StepKind): boolean {
   return kind === 'compact' || kind === 'legacy-compact';
+}
+
+/** How a kind is named in messages: "a compact marker", "an event", ... */
+export function describeKind(kind: StepKind): string {
+  return { compact: 'a compact marker', 'legacy-compact': 'a legacy compact marker', event: 'an event', entry: 'a history entry' }[kind];
 }

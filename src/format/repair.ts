@@ -2,7 +2,7 @@
 // the walk over a session's steps that counts its history entries and finds
 // unreadable steps and markers naming missing archives.
 
-import type { RawStep } from '../backend.js';
+import type { RawStep } from './records.js';
 import type { RepairReport } from '../types.js';
 import { classifyStep } from './step-line.js';
 

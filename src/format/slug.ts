@@ -1,4 +1,4 @@
-// Names: senderSlug (crabtalk's rule, FORMAT.md), session prefixes with
+// Names: senderSlug (crabtalk's rule, the README's Format section), session prefixes with
 // deterministic shortening, and handle / archive-name validation. A `Slug` can
 // only be made here, so backends only ever join paths or keys from checked names.
 
@@ -13,6 +13,7 @@ export type SessionPrefix = string & { readonly __prefix: unique symbol };
 
 const ALPHANUMERIC = /[\p{Alphabetic}\p{N}]/u;
 const CONTROL = /\p{Cc}/u;
+/** A seq (or an archive's n): canonical decimal, no leading zero, at most 16 digits. */
 const SEQ = /^[1-9][0-9]{0,15}$/;
 
 /** Longest name a filesystem entry may have. */
@@ -101,11 +102,19 @@ export function slugOf(prefix: SessionPrefix, seq: number): Slug {
   return `${prefix}${seq}` as Slug;
 }
 
+/** `text` as a seq (or an archive's n) when it is one in canonical decimal, else null. */
+export function parseSeq(text: string): number | null {
+  return SEQ.test(text) ? Number(text) : null;
+}
+
 /** The seq of `name` when it is exactly `prefix` + canonical decimal digits, else null. */
 export function seqAfterPrefix(name: string, prefix: string): number | null {
-  if (!name.startsWith(prefix)) return null;
-  const rest = name.slice(prefix.length);
-  return SEQ.test(rest) ? Number(rest) : null;
+  return name.startsWith(prefix) ? parseSeq(name.slice(prefix.length)) : null;
+}
+
+/** The seq of a handle: what follows its last `_`. */
+export function seqOf(slug: Slug): number {
+  return Number(slug.slice(slug.lastIndexOf('_') + 1));
 }
 
 /** Parses a handle; throws INVALID_HANDLE for anything that is not `{slug}_{slug}_{seq}`. */

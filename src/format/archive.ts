@@ -1,9 +1,9 @@
-// Archive entries: naming (`{senderSlug(slug)}-{n}`, FORMAT.md) and the record
-// a backend stores. Each record names its owner session, because two sessions
+// Archive entries: naming (`{senderSlug(slug)}-{n}`, the README's Format
+// section) and the record a backend stores. Each record names its owner session, because two sessions
 // can share an archive base (`crab-tg_1_1` and `crab_tg-1_1`).
 
-import { isPlainObject } from '../sessions/step-line.js';
-import { senderSlug, type Slug } from '../sessions/slug.js';
+import { isPlainObject } from './json.js';
+import { parseSeq, senderSlug, type Slug } from './slug.js';
 
 export interface ArchiveRecord {
   /** Handle of the session that compacted into this archive. */
@@ -19,8 +19,16 @@ export function archiveBase(slug: Slug): string {
 /** `n` when `name` is `{base}-{n}` with canonical decimal n, else null. */
 export function archiveNumber(name: string, base: string): number | null {
   if (!name.startsWith(`${base}-`)) return null;
-  const rest = name.slice(base.length + 1);
-  return /^[1-9][0-9]{0,15}$/.test(rest) ? Number(rest) : null;
+  return parseSeq(name.slice(base.length + 1));
+}
+
+/** `{base}-{n}` split into its base and n; null for names not of that form. */
+export function splitArchiveName(name: string): { base: string; n: number } | null {
+  const dash = name.lastIndexOf('-');
+  if (dash <= 0) return null;
+  const base = name.slice(0, dash);
+  const n = archiveNumber(name, base);
+  return n === null ? null : { base, n };
 }
 
 export function encodeArchive(record: ArchiveRecord): string {

@@ -1,0 +1,164 @@
+// The write-behind queue of meta bumps. appendMessages is acknowledged before
+// its bump reaches meta: bumps are coalesced per session and written by one
+// store-wide timer, a few sessions at a time, so a crash can leave counters
+// behind by at most the bumps still queued, never a torn or missing meta.
+// Each bump carries the created_at of the session it counts for, so it never
+// lands on another session that reuses the name. The queue owns its state;
+// how one bump is written (meta.ts) is handed to it.
+
+import { isStepStoreError } from '../../errors.js';
+import { applyBump, mergeBumps, type MetaBump } from '../../format/bump.js';
+import type { Slug } from '../../format/slug.js';
+import type { ConversationMeta, Logger } from '../../types.js';
+
+/** A bump, and the session (by created_at) it counts for (null: its meta was unreadable). */
+export type PendingBump = MetaBump & { createdAt: string | null };
+
+/**
+ * Writes `bump` onto the session's meta on disk under its lock, calling
+ * `onTarget` with the meta it is about to write; resolves false, writing
+ * nothing, when the lock stayed busy (`waitForLock`: wait the full lock wait, else not at all).
+ */
+export type WriteBump = (
+  slug: Slug,
+  bump: PendingBump,
+  waitForLock: boolean,
+  onTarget: (meta: ConversationMeta) => void,
+) => Promise<boolean>;
+
+/** How long a bump may wait before it is written; other processes see it after about this long. */
+export const FLUSH_DELAY_MS = 50;
+const RETRY_DELAY_MS = 1000;
+const MAX_CONCURRENT_FLUSHES = 4;
+
+interface Inflight {
+  bump: PendingBump;
+  /** The meta being written, once read from disk. */
+  target: ConversationMeta | null;
+  done: Promise<void>;
+}
+
+/** Two bumps of one session add up; a bump for a newer session of the same name replaces the older one's. */
+function mergePending(older: PendingBump, newer: PendingBump): PendingBump {
+  return older.createdAt === newer.createdAt ? { ...mergeBumps(older, newer), createdAt: newer.createdAt } : newer;
+}
+
+export class BumpQueue {
+  readonly #write: WriteBump;
+  readonly #logger: Logger;
+  /** Bumps acknowledged but not yet written to meta. */
+  readonly #pending = new Map<Slug, PendingBump>();
+  readonly #inflight = new Map<Slug, Inflight>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(write: WriteBump, logger: Logger) {
+    this.#write = write;
+    this.#logger = logger;
+  }
+
+  add(slug: Slug, bump: PendingBump): void {
+    const pending = this.#pending.get(slug);
+    this.#pending.set(slug, pending === undefined ? bump : mergePending(pending, bump));
+    this.#arm(FLUSH_DELAY_MS);
+  }
+
+  /** What this store knows meta to be: `disk` (or the write under way) plus queued bumps. */
+  applyTo(slug: Slug, disk: ConversationMeta): ConversationMeta {
+    const inflight = this.#inflight.get(slug);
+    // Before the write under way has read the disk, its bump is not on disk yet either.
+    let meta = inflight === undefined ? disk : (inflight.target ?? applyBump(disk, inflight.bump));
+    const bump = this.#pending.get(slug);
+    if (bump !== undefined) meta = applyBump(meta, bump);
+    return meta;
+  }
+
+  /**
+   * Takes the queued bumps out and waits until no meta write is under way
+   * (one that fails puts its bump back: taken too): what follows supersedes
+   * them. Returns them, for `restore` should that fail.
+   */
+  async settle(slug: Slug): Promise<PendingBump | undefined> {
+    let taken: PendingBump | undefined;
+    for (;;) {
+      const pending = this.#pending.get(slug);
+      this.#pending.delete(slug);
+      if (pending !== undefined) taken = taken === undefined ? pending : mergePending(taken, pending);
+      const inflight = this.#inflight.get(slug);
+      if (inflight === undefined) return taken;
+      await inflight.done;
+    }
+  }
+
+  /** Puts back bumps `settle` took, when what was to supersede them did not happen. */
+  restore(slug: Slug, taken: PendingBump | undefined): void {
+    if (taken !== undefined) this.add(slug, taken);
+  }
+
+  /** Writes every queued bump, a few sessions at a time; `closing`: wait for busy locks, report rather than retry. */
+  async flush(closing: boolean): Promise<void> {
+    const slugs = [...this.#pending.keys()];
+    const worker = async () => {
+      for (let slug = slugs.pop(); slug !== undefined; slug = slugs.pop()) await this.#flushSession(slug, closing);
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_FLUSHES, slugs.length) }, worker));
+  }
+
+  /** Stops the timer and writes everything queued, waiting for writes under way. */
+  async close(): Promise<void> {
+    this.#disarm();
+    while (this.#pending.size > 0 || this.#inflight.size > 0) {
+      await Promise.all([...this.#inflight.values()].map((write) => write.done));
+      await this.flush(true);
+    }
+    this.#disarm();
+  }
+
+  #arm(delay: number): void {
+    if (this.#timer !== null) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.flush(false);
+    }, delay);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  /**
+   * Writes one session's queued bumps. The timer does not wait for a busy
+   * lock: the bumps go back to the queue for a later tick.
+   */
+  async #flushSession(slug: Slug, closing: boolean): Promise<void> {
+    await this.#inflight.get(slug)?.done;
+    const bump = this.#pending.get(slug);
+    if (bump === undefined || this.#inflight.has(slug)) return;
+    this.#pending.delete(slug);
+    const putBack = (delay: number) => {
+      const since = this.#pending.get(slug);
+      this.#pending.set(slug, since === undefined ? bump : mergePending(bump, since));
+      this.#arm(delay);
+    };
+    const entry: Inflight = { bump, target: null, done: Promise.resolve() };
+    // Until the write lands, this store's readers see the meta being written (the bump applied).
+    this.#inflight.set(slug, entry);
+    const finished = () => {
+      if (this.#inflight.get(slug) === entry) this.#inflight.delete(slug);
+    };
+    entry.done = this.#write(slug, bump, closing, (target) => (entry.target = target)).then(
+      (written) => {
+        finished();
+        if (!written && !closing) putBack(FLUSH_DELAY_MS);
+        else if (!written) this.#logger.warn(`meta bump of ${slug} not written: its meta stayed locked`, { session: slug });
+      },
+      (err: unknown) => {
+        finished();
+        this.#logger.warn(`meta bump of ${slug} not written: ${(err as Error).message}`, { session: slug });
+        // A session gone or unreadable will not become countable by retrying.
+        if (!closing && !isStepStoreError(err, 'CORRUPT_META') && !isStepStoreError(err, 'SESSION_NOT_FOUND')) putBack(RETRY_DELAY_MS);
+      },
+    );
+    await entry.done;
+  }
+}

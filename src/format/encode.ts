@@ -1,0 +1,65 @@
+// Encoding items as steps: every item is checked and encoded before the first
+// one is written, so one bad item means nothing of the call is stored. An
+// item is accepted as a kind exactly when the classifier (step-line.ts) reads
+// it back as that kind.
+
+import { StepStoreError, invalidEntry } from '../errors.js';
+import type { StepKind } from '../types.js';
+import { assertPlainJson, isPlainObject } from './json.js';
+import { classifyValue, describeKind } from './step-line.js';
+
+/** One step ready for a backend: its kind and the exact JSON text to store. */
+export interface EncodedStep {
+  kind: StepKind;
+  json: string;
+}
+
+export const DEFAULT_MAX_STEP_BYTES = 4 * 1024 * 1024;
+
+/** Throws STEP_TOO_LARGE when `text` is over `maxStepBytes` bytes of UTF-8. */
+export function checkStepSize(text: string, at: string, maxStepBytes: number): void {
+  if (text.length * 3 <= maxStepBytes) return; // a UTF-16 unit never takes more than 3 bytes of UTF-8
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > maxStepBytes) {
+    throw new StepStoreError('STEP_TOO_LARGE', `${at} is ${bytes} bytes, over maxStepBytes (${maxStepBytes})`);
+  }
+}
+
+/** Checks that `item` is plain JSON reading back as `expected` (any kind, stored exactly, when null). */
+function encodeItem(item: unknown, expected: StepKind | null, at: string, maxStepBytes: number): EncodedStep {
+  if (!isPlainObject(item)) throw invalidEntry(`${at} must be a plain object`);
+  assertPlainJson(item, at);
+  const read = classifyValue(item);
+  if (read.kind === null) throw invalidEntry(`${at} ${read.reason}`);
+  if (expected !== null && read.kind !== expected) {
+    throw invalidEntry(`${at} would read back as ${describeKind(read.kind)}, not as ${describeKind(expected)}`);
+  }
+  const json = JSON.stringify(expected === 'entry' ? withoutEmptyAgent(item) : item);
+  checkStepSize(json, at, maxStepBytes);
+  return { kind: read.kind, json };
+}
+
+/** crabtalk omits an empty `agent` (the conversation's own agent), so appendMessages does too. */
+function withoutEmptyAgent(item: Record<string, unknown>): Record<string, unknown> {
+  if (item.agent !== '') return item;
+  const { agent: _empty, ...rest } = item;
+  return rest;
+}
+
+/** Validates and encodes a whole batch of history entries or events; throws before anything is written. */
+export function encodeBatch(items: unknown, kind: 'entry' | 'event', maxStepBytes: number): EncodedStep[] {
+  const what = kind === 'entry' ? 'entries' : 'events';
+  if (!Array.isArray(items)) throw invalidEntry(`${what} must be an array`);
+  return items.map((item, i) => encodeItem(item, kind, `${what}[${i}]`, maxStepBytes));
+}
+
+/** Validates and encodes raw steps of any kind, exactly as given (imports). */
+export function encodeLines(lines: unknown, maxStepBytes: number): EncodedStep[] {
+  if (!Array.isArray(lines)) throw invalidEntry('lines must be an array');
+  return lines.map((line, i) => encodeItem(line, null, `lines[${i}]`, maxStepBytes));
+}
+
+/** Encodes a compact marker naming `archiveName`. */
+export function encodeMarker(archiveName: string, archivedAt: string): EncodedStep {
+  return { kind: 'compact', json: JSON.stringify({ archive_name: archiveName, archived_at: archivedAt }) };
+}
