@@ -7,7 +7,7 @@
 // ratio in a round = its time per op / the mean of the before and after
 // floors of that same round; tables report the median of those ratios.
 // Files are never deleted between timed runs (deleting slows later file
-// creation on this filesystem, see shared/PERF-NOTES.md): every run writes
+// creation on this filesystem, see the README's On-disk format section): every run writes
 // into a fresh directory, and the whole temp tree is removed at the very end.
 
 import { execFileSync } from 'node:child_process';
@@ -58,9 +58,9 @@ const QUICK = {
   listReps: 2,
 };
 
-/** After this long, inodes freed by a previous cleanup no longer slow file creation (PERF-NOTES: 60 s, 360 s while dirty). */
+/** After this long, inodes freed by a previous cleanup no longer slow file creation (measured: 60 s, 360 s while dirty). */
 const CLEANUP_QUIET_MS = 6 * 60 * 1000;
-/** The same after a cleanup that ran `sync` (inode tables clean): 60 s in PERF-NOTES, up to 150 s measured here. */
+/** The same after a cleanup that ran `sync` (inode tables clean): 60 s at best, up to 150 s measured here. */
 const QUIET_AFTER_SYNCED_CLEANUP_MS = 150 * 1000;
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -185,7 +185,7 @@ process.on('SIGINT', () => {
 });
 
 // A recent cleanup (a mass delete) slows file creation for minutes: the inode
-// allocator skips recently freed inodes (PERF-NOTES: 60 s, 360 s while their
+// allocator skips recently freed inodes (measured: 60 s, 360 s while their
 // inode-table block is dirty; the cleanup below runs `sync` so it is the
 // shorter one; measured here: back to normal 60-150 s after delete + sync).
 let waitedMs = 0;

@@ -4,7 +4,7 @@
 // The root is made outside timing: one session through the API (to confirm
 // the layout), the rest copied with fs calls under canonical names
 // `bench_user-{i}_1`, each with a meta like the one createSession writes
-// (see src/backends/fs/paths.ts and FORMAT.md).
+// (see src/backends/fs/paths.ts and the README's On-disk format section).
 
 import fs from 'node:fs';
 import path from 'node:path';

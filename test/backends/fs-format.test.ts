@@ -1,4 +1,4 @@
-// Filesystem-only facts (FORMAT.md and behaviours 6, 9, 10 and 12 of the core
+// Filesystem-only facts (crabtalk's layout and behaviours 6, 9, 10 and 12 of the core
 // issue): the on-disk layout, crabtalk sessions built by hand, steps and metas
 // planted beside the store (garbage, odd names, leftovers, symlinks), modes
 // under any umask, and how the sessions root is vetted. Everything else is in

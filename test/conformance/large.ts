@@ -1,4 +1,4 @@
-// Bounded load (FORMAT.md "Loading"; crabtalk's defect of reading every step):
+// Bounded load (replay after the last boundary; crabtalk's defect of reading every step):
 // a 20,000-step session whose last compact marker is 100 steps from the end
 // is loaded by reading only its tail, counted by stats().stepsRead.
 

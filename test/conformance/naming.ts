@@ -7,7 +7,7 @@ import { senderSlug } from 'stepstore';
 import type { Harness } from './harness.js';
 import { expectCode, useFixture, userMessage } from './fixture.js';
 
-/** FORMAT.md's examples, and the Unicode rules behind them. */
+/** crabtalk's naming examples, and the Unicode rules behind them. */
 export const SLUG_EXAMPLES: readonly [name: string, slug: string][] = [
   ['Telegram User 42', 'telegram-user-42'],
   ['tg:12345', 'tg-12345'],

@@ -3,7 +3,7 @@
 // Temp directories go under STEPSTORE_TEST_TMPDIR when set, else os.tmpdir()
 // (the project's own disk here). The suite creates and deletes some 100,000
 // files, and on ext4 without a journal file creation then stays slow for a few
-// minutes (PERF-NOTES.md, "Traps"): `STEPSTORE_TEST_TMPDIR=/dev/shm` runs it
+// minutes (the README's On-disk format section): `STEPSTORE_TEST_TMPDIR=/dev/shm` runs it
 // faster on tmpfs, where everything but fsync behaves the same.
 
 import fs from 'node:fs';

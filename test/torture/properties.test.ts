@@ -293,7 +293,7 @@ const commandArbs = [
 
 // ----------------------------------------------- oracles for planted files
 
-/** FORMAT.md's step classification, written again from the spec. */
+/** crabtalk's step classification (the README's On-disk format section), written again from the spec. */
 function classify(text: string): 'compact' | 'legacy' | 'event' | 'entry' | null {
   let v: unknown;
   try {
@@ -312,7 +312,7 @@ function classify(text: string): 'compact' | 'legacy' | 'event' | 'entry' | null
   return null;
 }
 
-/** FORMAT.md's meta rules, written again from the spec: would crabtalk read it? */
+/** crabtalk's meta rules (the README's On-disk format section), written again from the spec: would crabtalk read it? */
 function metaReadable(text: string): boolean {
   let v: unknown;
   try {
@@ -490,7 +490,7 @@ describe('5. properties', () => {
     ));
   });
 
-  it('random bytes and random JSON as step files never make load throw; each step is loaded or skipped exactly as FORMAT.md says', async () => {
+  it('random bytes and random JSON as step files never make load throw; each step is loaded or skipped exactly as the crabtalk format says', async () => {
     await holds(() => fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 1, max: 40 }), stepText), { minLength: 1, maxLength: 12 }), async (planted) => {
         const dir = scratchDir('bytes');

@@ -13,7 +13,7 @@ export interface ErrorLine {
   message: string;
 }
 
-/** `step-NNNNNN`, the step file name of FORMAT.md. */
+/** `step-NNNNNN`, crabtalk's step file name. */
 export function stepFileName(step: number): string {
   return `step-${String(step).padStart(6, '0')}`;
 }
@@ -169,7 +169,7 @@ export function age(dir: string, ms: number): void {
   fs.utimesSync(dir, then, then);
 }
 
-/** Leftovers of interrupted writes by name (FORMAT.md, src/backends/fs/paths.ts). */
+/** Leftovers of interrupted writes by name (src/backends/fs/paths.ts). */
 export function isLeftover(rel: string): boolean {
   const name = rel.slice(rel.lastIndexOf('/') + 1);
   return (

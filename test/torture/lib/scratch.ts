@@ -1,7 +1,7 @@
 // Scratch directories for the torture parts, and small filesystem helpers
 // shared by them. The parts create and drop tens of thousands of files, so
 // they work on tmpfs (/dev/shm) when it is there: on ext4 without a journal
-// mass deletion slows later file creation for minutes (PERF-NOTES.md). Their
+// mass deletion slows later file creation for minutes (the README's On-disk format section). Their
 // durability claims never rest on the scratch disk: power loss is modelled
 // by crash-fs.ts, faults by faulty-fs.ts.
 
