@@ -18,6 +18,12 @@ export interface Backend {
   sessionsBySeq(prefix: SessionPrefix): AsyncIterable<StoredSession>;
   /** Every session whose name starts with `namePrefix` and has a readable meta, in slices, any order. */
   listSessions(namePrefix: string): AsyncIterable<StoredSession[]>;
+  /**
+   * What tells this session from any other that was or will be stored under
+   * the same handle; null when there is no session. Readers compare it before
+   * and after reading, so a read never mixes two conversations.
+   */
+  identity(slug: Slug): Promise<string | null>;
   /** The session's meta including bumps not yet written; null when it is not a session. Throws CORRUPT_META. */
   readMeta(slug: Slug): Promise<ConversationMeta | null>;
   /** Replaces meta durably before resolving, superseding pending bumps. */

@@ -30,5 +30,5 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const { dir, durability = 'full', fs = nodeFs } = options;
   if (typeof dir !== 'string' || dir === '') throw invalidOption('dir must be a non-empty path');
   if (!DURABILITIES.includes(durability)) throw invalidOption(`durability must be one of ${DURABILITIES.join(', ')}`);
-  return new Store(await openFsBackend({ dir, durability, logger: common.logger, fs }), common);
+  return new Store(await openFsBackend({ dir, durability, logger: common.logger, maxStepBytes: common.maxStepBytes, fs }), common);
 }

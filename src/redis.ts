@@ -19,7 +19,11 @@ export interface RedisStoreOptions extends CommonOptions {
    * as durable as the server's `appendfsync` makes it.
    */
   waitForAof?: boolean | { replicas?: number; timeoutMs?: number };
-  /** How long to keep retrying a request whose reply was lost to a dropped connection; default 10 s. */
+  /**
+   * How long to keep retrying a request whose reply was lost to a dropped
+   * connection; default 10 s. The server remembers each write request for
+   * twice this (at least this + 1 s), so a retry is never written twice.
+   */
   retryForMs?: number;
 }
 
@@ -35,6 +39,7 @@ export async function openRedisStore(options: RedisStoreOptions = {}): Promise<S
   const common = resolveCommonOptions(options);
   const { prefix = 'stepstore:', retryForMs = 10_000, waitForAof = false } = options;
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw invalidOption('prefix must be a string without { or }');
+  if (options.url !== undefined && typeof options.url !== 'string') throw invalidOption('url must be a string');
   if (!Number.isSafeInteger(retryForMs) || retryForMs < 0) throw invalidOption('retryForMs must be a non-negative integer');
   const aof =
     waitForAof === false

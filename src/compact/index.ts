@@ -3,6 +3,7 @@
 // stored. Also crabtalk's resume rule.
 
 import { StepStoreError } from '../errors.js';
+import { isPlainObject } from '../format/json.js';
 import { now } from '../format/time.js';
 import { assertOpen, type StoreContext } from '../sessions/context.js';
 import { checkArchiveName, parseHandle } from '../format/slug.js';
@@ -39,6 +40,9 @@ export async function getArchive(ctx: StoreContext, name: string): Promise<strin
  * archive is missing) as one user message, then the history.
  */
 export function resumeHistory(snapshot: SessionSnapshot): HistoryEntry[] {
+  if (!isPlainObject(snapshot) || !Array.isArray(snapshot.history) || (snapshot.archive !== null && typeof snapshot.archive !== 'string')) {
+    throw new StepStoreError('INVALID_ENTRY', 'resumeHistory needs a snapshot from loadSession');
+  }
   if (snapshot.archive === null) return [...snapshot.history];
   if (snapshot.archiveContent === undefined) {
     throw new StepStoreError(

@@ -4,10 +4,13 @@
 
 import { isPlainObject } from './json.js';
 import { parseSeq, senderSlug, type Slug } from './slug.js';
+import { sameInstant } from './time.js';
 
 export interface ArchiveRecord {
   /** Handle of the session that compacted into this archive. */
   owner: string;
+  /** The owner's created_at, when known: with the handle, it names the one conversation that owns the archive. */
+  owner_created_at?: string;
   archived_at: string;
   content: string;
 }
@@ -32,7 +35,8 @@ export function splitArchiveName(name: string): { base: string; n: number } | nu
 }
 
 export function encodeArchive(record: ArchiveRecord): string {
-  return JSON.stringify({ owner: record.owner, archived_at: record.archived_at, content: record.content });
+  const { owner, owner_created_at, archived_at, content } = record;
+  return JSON.stringify(owner_created_at === undefined ? { owner, archived_at, content } : { owner, owner_created_at, archived_at, content });
 }
 
 /** Null when the text is not an archive record. */
@@ -44,7 +48,14 @@ export function decodeArchive(text: string): ArchiveRecord | null {
     return null;
   }
   if (!isPlainObject(raw)) return null;
-  const { owner, archived_at, content } = raw;
+  const { owner, owner_created_at, archived_at, content } = raw;
   if (typeof owner !== 'string' || typeof archived_at !== 'string' || typeof content !== 'string') return null;
-  return { owner, archived_at, content };
+  if (owner_created_at !== undefined && typeof owner_created_at !== 'string') return null;
+  return owner_created_at === undefined ? { owner, archived_at, content } : { owner, owner_created_at, archived_at, content };
+}
+
+/** True when `record` belongs to the conversation `owner` created at `createdAt` (null: unknown, the handle decides). */
+export function ownedBy(record: ArchiveRecord, owner: string, createdAt: string | null): boolean {
+  if (record.owner !== owner) return false;
+  return record.owner_created_at === undefined || createdAt === null || sameInstant(record.owner_created_at, createdAt);
 }

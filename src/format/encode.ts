@@ -5,7 +5,7 @@
 
 import { StepStoreError, invalidEntry } from '../errors.js';
 import type { StepKind } from '../types.js';
-import { assertPlainJson, isPlainObject } from './json.js';
+import { isPlainObject, plainCopy } from './json.js';
 import { classifyValue, describeKind } from './step-line.js';
 
 /** One step ready for a backend: its kind and the exact JSON text to store. */
@@ -26,9 +26,9 @@ export function checkStepSize(text: string, at: string, maxStepBytes: number): v
 }
 
 /** Checks that `item` is plain JSON reading back as `expected` (any kind, stored exactly, when null). */
-function encodeItem(item: unknown, expected: StepKind | null, at: string, maxStepBytes: number): EncodedStep {
+function encodeItem(original: unknown, expected: StepKind | null, at: string, maxStepBytes: number): EncodedStep {
+  const item = plainCopy(original, at);
   if (!isPlainObject(item)) throw invalidEntry(`${at} must be a plain object`);
-  assertPlainJson(item, at);
   const read = classifyValue(item);
   if (read.kind === null) throw invalidEntry(`${at} ${read.reason}`);
   if (expected !== null && read.kind !== expected) {

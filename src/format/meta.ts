@@ -3,7 +3,7 @@
 // `uptime_secs`) are kept and written back after the known ones.
 
 import { StepStoreError } from '../errors.js';
-import { assertPlainJson, isPlainObject } from './json.js';
+import { isPlainObject, plainCopy } from './json.js';
 import type { ConversationMeta } from '../types.js';
 import { now, sameInstant } from './time.js';
 
@@ -58,9 +58,18 @@ function normalise(raw: Record<string, unknown>): ConversationMeta {
   };
   if (typeof raw.summary === 'string') meta.summary = raw.summary;
   for (const key of Object.keys(raw)) {
-    if (!KNOWN_FIELDS.has(key)) meta[key] = raw[key];
+    // defineProperty: an unknown field named "__proto__" stays a field, never the meta's prototype.
+    if (!KNOWN_FIELDS.has(key)) Object.defineProperty(meta, key, { value: raw[key], enumerable: true, writable: true, configurable: true });
   }
   return meta;
+}
+
+/**
+ * The largest meta accepted (and read), in bytes of JSON: a title and a
+ * summary may each be as long as a step, the rest is small.
+ */
+export function maxMetaBytes(maxStepBytes: number): number {
+  return maxStepBytes + 64 * 1024;
 }
 
 export function encodeMeta(meta: ConversationMeta): string {
@@ -93,7 +102,8 @@ export function checkMetaUpdate(current: ConversationMeta, next: unknown): Conve
 }
 
 /** Checks a whole meta given by a caller (types and plain JSON); INVALID_ENTRY otherwise. */
-export function checkMeta(next: unknown): ConversationMeta {
+export function checkMeta(original: unknown): ConversationMeta {
+  const next = plainCopy(original, 'meta');
   if (!isPlainObject(next)) throw invalidMeta('must be a plain object');
   for (const field of ['agent', 'created_by', 'created_at'] as const) {
     if (typeof next[field] !== 'string') throw invalidMeta(`"${field}" must be a string`);
@@ -102,6 +112,5 @@ export function checkMeta(next: unknown): ConversationMeta {
   if (typeof next.updated_at !== 'string') throw invalidMeta('"updated_at" must be a string');
   if (!isCount(next.message_count)) throw invalidMeta('"message_count" must be a non-negative integer');
   if (next.summary !== undefined && typeof next.summary !== 'string') throw invalidMeta('"summary" must be a string');
-  assertPlainJson(next, 'meta');
   return normalise(next);
 }

@@ -13,7 +13,7 @@ export type SessionPrefix = string & { readonly __prefix: unique symbol };
 
 const ALPHANUMERIC = /[\p{Alphabetic}\p{N}]/u;
 const CONTROL = /\p{Cc}/u;
-/** A seq (or an archive's n): canonical decimal, no leading zero, at most 16 digits. */
+/** A seq (or an archive's n): canonical decimal, no leading zero, at most 16 digits (and at most 2^53 - 1). */
 const SEQ = /^[1-9][0-9]{0,15}$/;
 
 /** Longest name a filesystem entry may have. */
@@ -104,12 +104,20 @@ export function slugOf(prefix: SessionPrefix, seq: number): Slug {
 
 /** `text` as a seq (or an archive's n) when it is one in canonical decimal, else null. */
 export function parseSeq(text: string): number | null {
-  return SEQ.test(text) ? Number(text) : null;
+  if (!SEQ.test(text)) return null;
+  const seq = Number(text);
+  // Above 2^53 - 1 two spellings could name one number: such names are no seqs.
+  return Number.isSafeInteger(seq) ? seq : null;
 }
 
 /** The seq of `name` when it is exactly `prefix` + canonical decimal digits, else null. */
 export function seqAfterPrefix(name: string, prefix: string): number | null {
   return name.startsWith(prefix) ? parseSeq(name.slice(prefix.length)) : null;
+}
+
+/** The prefix of a handle: all of it but its seq. */
+export function prefixOf(slug: Slug): SessionPrefix {
+  return slug.slice(0, slug.lastIndexOf('_') + 1) as SessionPrefix;
 }
 
 /** The seq of a handle: what follows its last `_`. */
@@ -132,7 +140,7 @@ export function parseHandle(handle: unknown): Slug {
 export function isHandle(name: string): boolean {
   if (name.length === 0 || byteLength(name) > MAX_NAME_BYTES) return false;
   const parts = name.split('_');
-  return parts.length === 3 && isSlugPart(parts[0]!) && isSlugPart(parts[1]!) && SEQ.test(parts[2]!);
+  return parts.length === 3 && isSlugPart(parts[0]!) && isSlugPart(parts[1]!) && parseSeq(parts[2]!) !== null;
 }
 
 /** `name` as a Slug when it is a well-formed handle (for backends recognising stored sessions), else null. */

@@ -7,7 +7,7 @@ import { StepStoreError, invalidEntry } from '../errors.js';
 import { splitArchiveName, type ArchiveRecord } from '../format/archive.js';
 import { checkStepSize, encodeLines } from '../format/encode.js';
 import { isPlainObject } from '../format/json.js';
-import { checkMeta, sameIdentity } from '../format/meta.js';
+import { checkMeta, encodeMeta, maxMetaBytes, sameIdentity } from '../format/meta.js';
 import { checkArchiveName, parseHandle } from '../format/slug.js';
 import type { ConversationMeta, StepLine } from '../types.js';
 import { assertOpen, type StoreContext } from './context.js';
@@ -17,6 +17,7 @@ export async function importSession(ctx: StoreContext, handle: string, meta: Con
   assertOpen(ctx);
   const slug = parseHandle(handle);
   const checked = checkMeta(meta);
+  checkStepSize(encodeMeta(checked), 'meta', maxMetaBytes(ctx.maxStepBytes));
   const existing = await ctx.queue.run(slug, () => ctx.backend.importSession(slug, checked));
   if (existing === null) return true;
   if (!sameIdentity(existing, checked)) {

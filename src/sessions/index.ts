@@ -3,11 +3,11 @@
 // session go through the per-session queue.
 
 import { archiveBase } from '../format/archive.js';
-import { invalidOption, sessionNotFound } from '../errors.js';
+import { StepStoreError, invalidOption, sessionNotFound } from '../errors.js';
 import { newMeta } from '../format/meta.js';
 import { compareInstants, instantOf, now, type Instant } from '../format/time.js';
 import type { ConversationMeta, EventLine, HistoryEntry, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
-import { assertOpen, type StoreContext } from './context.js';
+import { assertOpen, optionsOf, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
 import { agentPrefix, checkName, parseHandle, seqOf, sessionPrefix, type Slug } from '../format/slug.js';
 import { classifyStep } from '../format/step-line.js';
@@ -31,17 +31,44 @@ export async function findLatest(ctx: StoreContext, agent: string, createdBy: st
   return null;
 }
 
+/** How often a read is tried when its session keeps being replaced under its handle. */
+const READ_TRIES = 3;
+
+/**
+ * Runs `read` on one conversation: the session's identity is taken before
+ * and after, and a read during which the handle came to name another
+ * conversation is thrown away and tried again, so a result never mixes two.
+ * Null when there is no session, or it was deleted meanwhile.
+ */
+async function readOne<T>(ctx: StoreContext, slug: Slug, read: () => Promise<T | null>): Promise<T | null> {
+  for (let attempt = 1; ; attempt++) {
+    const before = await ctx.backend.identity(slug);
+    if (before === null) return null;
+    const result = await read();
+    const after = await ctx.backend.identity(slug);
+    if (after === null) return null;
+    if (after === before) return result;
+    if (attempt === READ_TRIES) {
+      throw new StepStoreError('IO_ERROR', `${slug} was replaced by another conversation ${READ_TRIES} times while it was being read`);
+    }
+  }
+}
+
 export async function load(
   ctx: StoreContext,
   handle: string,
-  opts: { withArchive?: boolean } = {},
+  options?: { withArchive?: boolean },
 ): Promise<SessionSnapshot | null> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
-  const meta = await ctx.backend.readMeta(slug);
-  if (meta === null) return null;
-  const { history, archive, diagnostics } = await replay(slug, ctx.backend.stepsNewestFirst(slug), ctx.logger);
-  const snapshot: SessionSnapshot = { meta, history, archive, diagnostics };
+  const opts = optionsOf(options, 'loadSession');
+  const snapshot = await readOne<SessionSnapshot>(ctx, slug, async () => {
+    const meta = await ctx.backend.readMeta(slug);
+    if (meta === null) return null;
+    return { meta, ...(await replay(slug, ctx.backend.stepsNewestFirst(slug), ctx.logger)) };
+  });
+  if (snapshot === null) return null;
+  const { archive } = snapshot;
   if (opts.withArchive === true) {
     snapshot.archiveContent = archive === null ? null : ((await ctx.backend.getArchive(archive))?.content ?? null);
   }
@@ -60,34 +87,40 @@ function checkCursor(name: string, value: unknown, min: number): number | undefi
 export async function readSteps(
   ctx: StoreContext,
   handle: string,
-  opts: { after?: number; limit?: number } = {},
+  options?: { after?: number; limit?: number },
 ): Promise<StepRecord[]> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
+  const opts = optionsOf(options, 'readSteps');
   const after = checkCursor('after', opts.after, 0) ?? 0;
   const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
-  if ((await ctx.backend.readMeta(slug)) === null) throw sessionNotFound(slug);
-  const records: StepRecord[] = [];
-  for await (const slice of ctx.backend.stepsAfter(slug, after)) {
-    for (const raw of slice) {
-      const classified = 'problem' in raw ? { kind: null, reason: raw.problem } : classifyStep(raw.text);
-      if (classified.kind === null) {
-        skipStep(null, ctx.logger, slug, raw.step, classified.reason);
-        continue;
+  const records = await readOne(ctx, slug, async () => {
+    if ((await ctx.backend.readMeta(slug)) === null) return null;
+    const read: StepRecord[] = [];
+    for await (const slice of ctx.backend.stepsAfter(slug, after)) {
+      for (const raw of slice) {
+        const classified = 'problem' in raw ? { kind: null, reason: raw.problem } : classifyStep(raw.text);
+        if (classified.kind === null) {
+          skipStep(null, ctx.logger, slug, raw.step, classified.reason);
+          continue;
+        }
+        read.push({ step: raw.step, kind: classified.kind, line: classified.line });
+        if (read.length >= limit) return read;
       }
-      records.push({ step: raw.step, kind: classified.kind, line: classified.line });
-      if (records.length >= limit) return records;
     }
-  }
+    return read;
+  });
+  if (records === null) throw sessionNotFound(slug);
   return records;
 }
 
 /** Sessions with a readable meta, newest `updated_at` first (compared as times). */
 export async function list(
   ctx: StoreContext,
-  opts: { agent?: string; createdBy?: string; limit?: number } = {},
+  options?: { agent?: string; createdBy?: string; limit?: number },
 ): Promise<SessionSummary[]> {
   assertOpen(ctx);
+  const opts = optionsOf(options, 'listSessions');
   const { agent, createdBy } = opts;
   if (agent !== undefined) checkName('agent', agent);
   if (createdBy !== undefined) checkName('createdBy', createdBy);
@@ -143,8 +176,9 @@ export async function remove(ctx: StoreContext, handle: string): Promise<boolean
   return ctx.queue.run(slug, () => ctx.backend.deleteSession(slug, archiveBase(slug)));
 }
 
-export async function repair(ctx: StoreContext, opts: { dryRun?: boolean } = {}): Promise<RepairReport> {
+export async function repair(ctx: StoreContext, options?: { dryRun?: boolean }): Promise<RepairReport> {
   assertOpen(ctx);
+  const opts = optionsOf(options, 'repair');
   if (opts.dryRun !== undefined && typeof opts.dryRun !== 'boolean') throw invalidOption('dryRun must be a boolean');
   return ctx.backend.repair(opts.dryRun === true);
 }

@@ -29,6 +29,34 @@ export function deleteTests(harness: Harness): void {
       await expectGone(await t.open(), handle, 'crab', 'u');
     });
 
+    it('a deleted session never lends its handle to another conversation: the next create skips its seq', async () => {
+      const store = await t.open();
+      const first = await store.createSession('crab', 'u');
+      const newest = await store.createSession('crab', 'u');
+      await store.appendMessages(newest, [userMessage('old conversation')]);
+      expect(await store.deleteSession(newest)).toBe(true);
+      const next = await store.createSession('crab', 'u');
+      expect([first, newest, next]).toEqual(['crab_u_1', 'crab_u_2', 'crab_u_3']);
+      // Another store (another process) knows nothing of the delete but the store itself.
+      expect(await (await t.open()).createSession('crab', 'u')).toBe('crab_u_4');
+    });
+
+    it('a stale handle stays stale: appends fail SESSION_NOT_FOUND and loads find nothing, whatever is created after', async () => {
+      const store = await t.open();
+      const stale = await store.createSession('crab', 'u');
+      await store.appendMessages(stale, [userMessage('before')]);
+      const other = await t.open();
+      expect(await other.deleteSession(stale)).toBe(true);
+      const fresh = await other.createSession('crab', 'u');
+      await other.appendMessages(fresh, [userMessage('fresh')]);
+      await expectCode(store.appendMessages(stale, [userMessage('lost?')]), 'SESSION_NOT_FOUND');
+      await expectCode(store.appendEvents(stale, [{ event: 'e' }]), 'SESSION_NOT_FOUND');
+      await expectCode(store.compact(stale, 'summary'), 'SESSION_NOT_FOUND');
+      expect(await store.loadSession(stale)).toBeNull();
+      expect((await store.loadSession(fresh))!.history).toEqual([userMessage('fresh')]);
+      expect((await store.readSteps(fresh)).length).toBe(1);
+    });
+
     it('returns false for a session that never existed', async () => {
       const store = await t.open();
       expect(await store.deleteSession('crab_nobody_1')).toBe(false);

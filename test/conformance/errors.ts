@@ -237,6 +237,92 @@ export function errorTests(harness: Harness): void {
       await expectCode(store.appendEvents(handle, [{ message: { role: 'user' }, compact: 'x', title: 5 } as never]), 'INVALID_ENTRY');
     });
 
+    it('nesting is accepted up to 128 levels (as crabtalk reads it) and refused beyond with INVALID_ENTRY, even thousands deep', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      const nested = (levels: number) => {
+        let value: unknown = 'leaf';
+        for (let i = 0; i < levels; i++) value = [value];
+        return value;
+      };
+      // The entry and its message are two levels; the content adds the rest.
+      const entry = (levels: number) => ({ message: { role: 'user', content: nested(levels - 2) } });
+      expect(await store.appendMessages(handle, [entry(128)])).toEqual([1]);
+      for (const levels of [129, 5_000, 7_000, 50_000]) {
+        await expectCode(store.appendMessages(handle, [entry(levels) as never]), 'INVALID_ENTRY');
+        await expectCode(store.appendEvents(handle, [{ event: 'deep', data: nested(levels) }]), 'INVALID_ENTRY');
+      }
+      expect((await store.readSteps(handle)).map((s) => s.step)).toEqual([1]);
+    });
+
+    it('an item is read once: a getter that changes its answer cannot smuggle in another kind than the one validated', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      let reads = 0;
+      const shifty = {
+        message: { role: 'user', content: 'x' },
+        get compact() {
+          reads += 1;
+          return reads === 1 ? undefined : 'now a marker';
+        },
+      };
+      const [step] = await store.appendMessages(handle, [shifty as never]);
+      expect(reads).toBe(1);
+      const [stored] = await store.readSteps(handle);
+      expect(stored).toEqual({ step, kind: 'entry', line: { message: { role: 'user', content: 'x' } } });
+      expect((await store.loadSession(handle))!.history).toHaveLength(1);
+    });
+
+    it('a getter or a proxy that throws is INVALID_ENTRY, and nothing is written', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      const throwing = {
+        message: {
+          get content(): string {
+            throw new Error('boom');
+          },
+        },
+      };
+      const trap = new Proxy(
+        { message: { role: 'user' } },
+        {
+          ownKeys() {
+            throw new TypeError('trap');
+          },
+        },
+      );
+      const protoTrap = new Proxy({}, { getPrototypeOf() { throw new Error('proto trap'); } });
+      for (const bad of [throwing, trap, { message: protoTrap }]) {
+        await expectCode(store.appendMessages(handle, [bad as never]), 'INVALID_ENTRY');
+      }
+      await expectCode(store.appendEvents(handle, [{ event: 'e', get data(): string { throw new Error('boom'); } }]), 'INVALID_ENTRY');
+      await expectCode(store.importSteps(handle, [throwing as never]), 'INVALID_ENTRY');
+      const meta = (await store.loadSession(handle))!.meta;
+      await expectCode(store.updateMeta(handle, { ...meta, get title(): string { throw new Error('boom'); } }), 'INVALID_ENTRY');
+      expect(await store.readSteps(handle)).toEqual([]);
+    });
+
+    it.each([['loadSession'], ['readSteps'], ['listSessions'], ['repair']])('%s refuses options that are not an object with INVALID_OPTION', async (call) => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      for (const options of [null, 'all', 5, true]) {
+        const run: Record<string, () => Promise<unknown>> = {
+          loadSession: () => store.loadSession(handle, options as never),
+          readSteps: () => store.readSteps(handle, options as never),
+          listSessions: () => store.listSessions(options as never),
+          repair: () => store.repair(options as never),
+        };
+        await expectCode(run[call]!(), 'INVALID_OPTION');
+      }
+    });
+
+    it('resumeHistory refuses what is not a snapshot with INVALID_ENTRY', async () => {
+      const store = await t.open();
+      for (const bad of [null, undefined, 'snapshot', {}, { history: 'x', archive: null }, { history: [], archive: 5 }]) {
+        await expectCode(() => store.resumeHistory(bad as never), 'INVALID_ENTRY');
+      }
+    });
+
     it('validates the whole batch first: one bad item at the end means nothing of the call is written', async () => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');

@@ -48,6 +48,28 @@ export function importTests(harness: Harness): void {
       expect((await store.loadSession('crab_tg-12345_1'))!.meta).toEqual(META);
     });
 
+    it('a deleted handle comes back only as the same conversation: another one imported under it is CONFLICT', async () => {
+      const store = await t.open();
+      expect(await store.importSession('crab_tg-12345_3', META)).toBe(true);
+      expect(await store.deleteSession('crab_tg-12345_3')).toBe(true);
+      await expectCode(store.importSession('crab_tg-12345_3', { ...META, created_at: '2026-03-26T10:00:00Z' }), 'CONFLICT');
+      expect(await store.loadSession('crab_tg-12345_3')).toBeNull();
+      // Restoring the very conversation (a backup, a migration run again) is allowed.
+      expect(await store.importSession('crab_tg-12345_3', META)).toBe(true);
+      expect((await store.loadSession('crab_tg-12345_3'))!.meta).toEqual(META);
+      expect(await store.createSession('crab', 'tg:12345')).toBe('crab_tg-12345_4');
+    });
+
+    it('handles whose seq is past 2^53 - 1 are refused, never rounded onto another session', async () => {
+      const store = await t.open();
+      for (const handle of ['crab_bob_9007199254740992', 'crab_bob_9007199254740993', 'crab_bob_9999999999999999']) {
+        await expectCode(store.importSession(handle, { ...META, agent: 'crab', created_by: 'bob' }), 'INVALID_HANDLE');
+        await expectCode(store.loadSession(handle), 'INVALID_HANDLE');
+      }
+      expect(await store.importSession('crab_bob_9007199254740991', { ...META, agent: 'crab', created_by: 'bob' })).toBe(true);
+      expect((await store.listSessions()).map((s) => s.handle)).toEqual(['crab_bob_9007199254740991']);
+    });
+
     it('importSession refuses a bad handle or meta and writes nothing', async () => {
       const store = await t.open();
       await expectCode(store.importSession('../x_y_1', META), 'INVALID_HANDLE');

@@ -1,19 +1,48 @@
 // The multi-process part of behaviours 3 and 4 of the core issue, with real
 // child processes (test/helpers/worker.mjs) on the same storage: concurrent
-// writers never share a step number or a seq, and a writer killed with
-// SIGKILL never loses or tears a step it acknowledged.
+// writers never share a step number or a seq, a writer killed with SIGKILL
+// never loses or tears a step it acknowledged, and a delete racing a create
+// never lets a handle name two conversations.
 
 import { describe, expect, it } from 'vitest';
 import type { HistoryEntry } from 'stepstore';
 import { runWorkers, startWorker, waitForLines } from '../helpers/children.js';
 import type { Harness } from './harness.js';
-import { useFixture, userMessage } from './fixture.js';
+import { expectCode, useFixture, userMessage } from './fixture.js';
 
 const WRITERS = 8;
 
 export function processTests(harness: Harness): void {
   describe('several processes', () => {
     const t = useFixture(harness);
+
+    it('a delete racing a create in other processes never gives the deleted handle to the new conversation, nor takes its archive or steps', async () => {
+      const store = await t.open();
+      const spec = t.fixture.workerSpec();
+      let reused = 0;
+      for (let round = 0; round < 8; round++) {
+        // The newest session of the pair, with enough steps that deleting it takes a moment; this store has appended to it.
+        const old = await store.createSession('crab', 'race');
+        for (let i = 0; i < 4; i++) await store.appendMessages(old, Array.from({ length: 50 }, (_, j) => userMessage(`old ${i}:${j}`)));
+        await store.compact(old, 'old summary');
+        const [[deleted], [made]] = (await runWorkers(spec, [
+          { name: 'delete', handle: old },
+          { name: 'create-compact', agent: 'crab', sender: 'race', tag: `new${round}` },
+        ])) as [[{ deleted: boolean }], [{ handle: string; steps: number[]; archive: string }]];
+        expect(deleted!.deleted).toBe(true);
+        if (made!.handle === old) reused += 1;
+        // The new conversation keeps its own steps and archive, whatever the delete did.
+        const reader = await t.open();
+        expect(await reader.getArchive(made!.archive)).toBe(`new${round} summary`);
+        const snapshot = await reader.loadSession(made!.handle, { withArchive: true });
+        expect(snapshot!.archiveContent).toBe(`new${round} summary`);
+        expect((await reader.readSteps(made!.handle)).map((s) => s.step)).toEqual([...made!.steps, made!.steps.at(-1)! + 1]);
+        // This store's handle to the deleted conversation stays stale: nothing lands in another one.
+        await expectCode(store.appendMessages(old, [userMessage('stale')]), 'SESSION_NOT_FOUND');
+        expect((await reader.readSteps(made!.handle)).length).toBe(4);
+      }
+      expect(reused).toBe(0);
+    });
 
     it('8 processes appending 150 messages each to one session leave 1,200 distinct steps, each writer in its own order', async () => {
       const store = await t.open();

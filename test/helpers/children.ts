@@ -10,6 +10,8 @@ export type WorkerTask =
   | { name: 'append'; handle: string; tag: string; count: number | null }
   | { name: 'append-batches'; handle: string; tag: string; count: number | null; maxBatch: number; pad: number }
   | { name: 'create'; agent: string; sender: string; count: number }
+  | { name: 'delete'; handle: string }
+  | { name: 'create-compact'; agent: string; sender: string; tag: string }
   // The torture tasks: they print StepStoreErrors as `{ op, error, message }` lines and go on.
   | {
       name: 'append-shared';
@@ -23,9 +25,39 @@ export type WorkerTask =
       pad: number;
       /** Every n-th batch is events rather than messages; 0 for none. */
       eventsEvery: number;
+      /**
+       * A `share` (0..1) of the ops go to the sessions of (agent, sender) instead, where a churn worker
+       * deletes the newest: appends (every compactEvery-th a compact; 0 for never) to the newest
+       * session known or any known one, stale handles included; their lines carry t0/t1 as in churn.
+       */
+      pair?: {
+        agent: string;
+        sender: string;
+        /** Handles known from the start (with their created_at, or '?'), e.g. sessions already deleted. */
+        handles: { handle: string; born: string }[];
+        share: number;
+        refreshEvery: number;
+        compactEvery: number;
+      };
     }
   | { name: 'create-loop'; agent: string; senders: string[]; count: number | null; delayMs: number }
   | { name: 'compact-loop'; handles: string[]; agent: string | null; refreshEvery: number; tag: string; count: number | null; delayMs: number }
+  | {
+      // Deletes the newest session of (agent, sender), creates the next, appends 1..batches batches to it and
+      // compacts every compactEvery-th one; lines carry t0/t1 (µs, machine-wide monotonic clock).
+      name: 'churn';
+      agent: string;
+      sender: string;
+      tag: string;
+      count: number | null;
+      batches: number;
+      maxBatch: number;
+      pad: number;
+      eventsEvery: number;
+      /** 0 for never. */
+      compactEvery: number;
+      delayMs: number;
+    }
   | {
       name: 'mixed';
       tag: string;

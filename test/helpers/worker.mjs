@@ -41,6 +41,18 @@ switch (task.name) {
     }
     break;
   }
+  case 'delete': {
+    say({ handle: task.handle, deleted: await store.deleteSession(task.handle) });
+    break;
+  }
+  case 'create-compact': {
+    // one new session of (agent, sender): a few messages, then a compaction
+    const handle = await store.createSession(task.agent, task.sender);
+    const steps = await store.appendMessages(handle, [1, 2, 3].map((i) => ({ message: { role: 'user', content: `${task.tag}:${i}` } })));
+    const archive = await store.compact(handle, `${task.tag} summary`);
+    say({ handle, steps, archive });
+    break;
+  }
   case 'create': {
     for (let i = 0; i < task.count; i++) {
       say({ i, handle: await store.createSession(task.agent, task.sender) });
@@ -52,9 +64,15 @@ switch (task.name) {
   // parent sees every failure and decides which ones it expected.
   case 'append-shared': {
     // batches of messages (every eventsEvery-th an event batch) to random sessions among
-    // `handles` and, when `agent` is set, the sessions listed for it (refreshed now and then)
+    // `handles` and, when `agent` is set, the sessions listed for it (refreshed now and then);
+    // with `pair`, a share of the ops goes to the sessions of that pair instead (pairWriter)
     const handles = new Set(task.handles);
+    const toPair = task.pair ? pairWriter(task.pair, task) : null;
     for (let i = 0; task.count === null || i < task.count; i++) {
+      if (toPair !== null && Math.random() < task.pair.share) {
+        await toPair(i);
+        continue;
+      }
       if (task.agent && i % task.refreshEvery === 0) {
         const listed = await attempt('list', () => store.listSessions({ agent: task.agent }));
         for (const { handle } of listed ?? []) handles.add(handle);
@@ -100,6 +118,50 @@ switch (task.name) {
     }
     break;
   }
+  case 'churn': {
+    // Deletes the newest session of (agent, sender) and creates the next one, appends to it and
+    // compacts it now and then; forever when count is null. Every line carries t0 (before the
+    // call) and t1 (after it returned), microseconds on the machine-wide monotonic clock, so the
+    // parent can order operations of different processes. `deleting` is printed before a delete
+    // is tried, so a delete cut short by SIGKILL is known to be in doubt.
+    for (let k = 0; task.count === null || k < task.count; k++) {
+      const newest = await attempt('find', () => store.findLatestSession(task.agent, task.sender));
+      if (newest !== undefined && newest !== null) {
+        const t0 = now();
+        say({ op: 'deleting', handle: newest, t0 });
+        const deleted = await attempt('delete', () => store.deleteSession(newest), { handle: newest, t0 });
+        if (deleted !== undefined) say({ op: 'delete', handle: newest, deleted, t0, t1: now() });
+      }
+      const conv = `${task.tag}#${k}`;
+      const t0 = now();
+      const handle = await attempt('create', () => store.createSession(task.agent, task.sender), { t0 });
+      if (handle === undefined) continue;
+      say({ op: 'create', handle, agent: task.agent, sender: task.sender, conv, t0, t1: now() });
+      const snapshot = await attempt('load', () => store.loadSession(handle), { handle, t0: now() });
+      const born = snapshot?.meta.created_at ?? '?';
+      if (born !== '?') say({ op: 'born', handle, born });
+      const batches = 1 + Math.floor(Math.random() * task.batches);
+      for (let b = 0; b < batches; b++) {
+        const kind = task.eventsEvery > 0 && b % task.eventsEvery === task.eventsEvery - 1 ? 'event' : 'entry';
+        const size = 1 + Math.floor(Math.random() * task.maxBatch);
+        const items = batchItems(`${convTag(handle, born, conv)} by=${task.tag}:${k}:${b}`, kind, size, task.pad);
+        const a0 = now();
+        const steps = await attempt('append', () => (kind === 'event' ? store.appendEvents(handle, items) : store.appendMessages(handle, items)), {
+          handle,
+          t0: a0,
+        });
+        if (steps !== undefined) say({ op: 'append', handle, kind, steps, items, t0: a0, t1: now() });
+      }
+      if (task.compactEvery > 0 && k % task.compactEvery === task.compactEvery - 1) {
+        const summary = `${convTag(handle, born, conv)} by=${task.tag}:${k}:c summary of what came before`;
+        const c0 = now();
+        const archive = await attempt('compact', () => store.compact(handle, summary), { handle, t0: c0 });
+        if (archive !== undefined) say({ op: 'compact', handle, archive, summary, t0: c0, t1: now() });
+      }
+      if (task.delayMs > 0) await sleep(task.delayMs);
+    }
+    break;
+  }
   case 'mixed': {
     await mixed(task);
     break;
@@ -125,15 +187,74 @@ function batchItems(tag, kind, size, pad) {
   });
 }
 
-/** Runs one store call; a StepStoreError becomes an `error` line (and undefined), anything else kills the worker. */
-async function attempt(op, call) {
+/**
+ * Runs one store call; a StepStoreError becomes an `error` line (and undefined), anything else kills the worker.
+ * `extra` (e.g. the handle and t0) goes into the error line, with t1 when it has t0.
+ */
+async function attempt(op, call, extra) {
   try {
     return await call();
   } catch (err) {
     if (err?.name !== 'StepStoreError') throw err;
-    say({ op, error: err.code, message: err.message });
+    say({ op, error: err.code, message: err.message, ...extra, ...(extra?.t0 !== undefined ? { t1: now() } : {}) });
     return undefined;
   }
+}
+
+/**
+ * One op on the sessions of (pair.agent, pair.sender), where a churn worker deletes the newest and
+ * creates the next: an append (every pair.compactEvery-th op: a compact) to the newest session it
+ * knows half of the time, else to any it knows, so often to a stale handle (its session deleted).
+ * It knows pair.handles and every session listed for the pair (refreshed every pair.refreshEvery
+ * ops) and forgets none. Lines carry the handle, t0 and t1 (as in churn), errors included
+ * (SESSION_NOT_FOUND for a stale handle); every message and summary carries the conversation tag.
+ */
+function pairWriter(pair, task) {
+  const known = new Map(pair.handles.map(({ handle, born }) => [handle, born]));
+  let n = 0;
+  return async (i) => {
+    if (n++ % pair.refreshEvery === 0 || known.size === 0) {
+      const listed = await attempt('list', () => store.listSessions({ agent: pair.agent, createdBy: pair.sender }));
+      for (const { handle, meta } of listed ?? []) known.set(handle, meta.created_at);
+    }
+    if (known.size === 0) return;
+    const handles = [...known.keys()];
+    const handle = Math.random() < 0.5 ? handles.reduce((a, b) => (seqOfHandle(b) > seqOfHandle(a) ? b : a)) : pick(handles);
+    const tag = convTag(handle, known.get(handle), null);
+    const t0 = now();
+    if (pair.compactEvery > 0 && n % pair.compactEvery === 0) {
+      const summary = `${tag} by=${task.tag}:${i}:c summary of what came before`;
+      const archive = await attempt('compact', () => store.compact(handle, summary), { handle, t0 });
+      if (archive !== undefined) say({ i, op: 'compact', handle, archive, summary, t0, t1: now() });
+      return;
+    }
+    const kind = task.eventsEvery > 0 && n % task.eventsEvery === 0 ? 'event' : 'entry';
+    const items = batchItems(`${tag} by=${task.tag}:${i}`, kind, 1 + Math.floor(Math.random() * task.maxBatch), task.pad);
+    const steps = await attempt('append', () => (kind === 'event' ? store.appendEvents(handle, items) : store.appendMessages(handle, items)), {
+      handle,
+      t0,
+    });
+    if (steps !== undefined) say({ i, op: 'append', handle, kind, steps, items, t0, t1: now() });
+  };
+}
+
+/** Microseconds on CLOCK_MONOTONIC (process.hrtime), one clock for every process on this machine. */
+function now() {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** `{agent}_{sender}_{seq}` -> seq. */
+function seqOfHandle(handle) {
+  return Number(handle.slice(handle.lastIndexOf('_') + 1));
+}
+
+/**
+ * What tells conversations apart, in every message and summary of the churn tasks:
+ * `conv=<handle>@<created_at>` (`?` when the writer does not know it) and, from the
+ * creating worker, `made=<its tag>#<creation counter>`.
+ */
+function convTag(handle, born, conv) {
+  return `conv=${handle}@${born ?? '?'}${conv === null ? '' : ` made=${conv}`}`;
 }
 
 /**

@@ -69,8 +69,9 @@ const model = {
   create(m: Model, agent: string, createdBy: string): string {
     const prefix = `${senderSlug(agent)}_${senderSlug(createdBy)}_`;
     let seq = 1;
-    for (const [handle, s] of m.sessions) {
-      if (s.live && handle.startsWith(prefix) && /^[0-9]+$/.test(handle.slice(prefix.length))) seq = Math.max(seq, Number(handle.slice(prefix.length)) + 1);
+    // Deleted sessions count too: a seq is never handed out again.
+    for (const handle of m.sessions.keys()) {
+      if (handle.startsWith(prefix) && /^[0-9]+$/.test(handle.slice(prefix.length))) seq = Math.max(seq, Number(handle.slice(prefix.length)) + 1);
     }
     const handle = `${prefix}${seq}`;
     m.sessions.set(handle, { agent, createdBy, title: '', count: 0, steps: [], live: true });

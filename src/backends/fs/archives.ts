@@ -3,40 +3,19 @@
 // made durable (file and directory synced, at every level) before the marker
 // naming it is written. crabtalk and listSessions skip the dot-folder.
 
-import { archiveNumber, decodeArchive, encodeArchive, type ArchiveRecord } from '../../format/archive.js';
-import { StepStoreError, ioError } from '../../errors.js';
+import { archiveNumber, decodeArchive, encodeArchive, ownedBy, type ArchiveRecord } from '../../format/archive.js';
+import { ioError } from '../../errors.js';
 import { toSlug, type Slug } from '../../format/slug.js';
 import { encodeMarker } from '../../format/encode.js';
-import type { FsContext } from './context.js';
-import { DIR_MODE, createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
+import { readLimit, type FsContext } from './context.js';
+import { readNow } from './descriptors.js';
+import { createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { syncDir, syncFiles } from './durability.js';
+import { createdAtOf } from './meta.js';
 import { verifySession } from './session-dir.js';
-import { archivePath, archivesDir, metaPath, sessionDir, storeDir, tempPath } from './paths.js';
+import { ARCHIVES_CHAIN, archivePath, archivesDir, metaPath, sessionDir, tempPath } from './paths.js';
+import { ensureStoreDir, forgetStoreDirs } from './store-dirs.js';
 import { appendSteps } from './steps.js';
-
-/** Creates `.stepstore/` and one of its folders, mode 0700, durably; remembered once done. */
-export async function ensureStoreDir(ctx: FsContext, dir: string): Promise<void> {
-  if (ctx.readyDirs.has(dir)) return;
-  const parent = storeDir(ctx.root);
-  for (const [path, container] of [
-    [parent, ctx.root],
-    [dir, parent],
-  ] as const) {
-    try {
-      ctx.fs.mkdirSync(path, DIR_MODE);
-      ctx.fs.chmodSync(path, DIR_MODE);
-    } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw err;
-      // Ours only if it is a real directory: a planted symlink would lead writes out of the root.
-      const stat = ctx.fs.lstatSync(path);
-      if (stat.isSymbolicLink()) throw new StepStoreError('UNSAFE_ROOT', `refusing ${path}: it is a symlink`);
-      if (!stat.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
-    }
-    // Also when it was there: whoever made it may have crashed, or failed, before this sync.
-    await syncDir(ctx, 'storeFolders', container);
-  }
-  ctx.readyDirs.add(dir);
-}
 
 /** The archives folder, when it is a real directory (never followed through a symlink). */
 function archivesPresent(ctx: FsContext): boolean {
@@ -49,8 +28,7 @@ async function archiveNames(ctx: FsContext): Promise<string[]> {
 
 /** Writes `record` to a temp file in the archives folder, synced; returns its path. */
 async function writeTemp(ctx: FsContext, record: ArchiveRecord): Promise<string> {
-  const dir = archivesDir(ctx.root);
-  await ensureStoreDir(ctx, dir);
+  const dir = await ensureStoreDir(ctx, ARCHIVES_CHAIN);
   const temp = tempPath(dir);
   const fd = createFileSync(ctx.fs, temp, Buffer.from(encodeArchive(record), 'utf8'));
   try {
@@ -94,7 +72,7 @@ async function storeArchive(
     }
     return name;
   } catch (err) {
-    ctx.readyDirs.delete(archivesDir(ctx.root));
+    forgetStoreDirs(ctx);
     throw ioError(err, `storing an archive for ${record.owner}`);
   } finally {
     if (temp !== null) unlinkQuietly(ctx.fs, temp);
@@ -120,7 +98,9 @@ async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord): 
  */
 export async function compact(ctx: FsContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
   verifySession(ctx, slug);
-  const name = await putArchive(ctx, base, record);
+  const createdAt = createdAtOf(ctx, slug);
+  const owned = createdAt === null ? record : { ...record, owner_created_at: createdAt };
+  const name = await putArchive(ctx, base, owned);
   const markerLeft: number[] = [];
   try {
     await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null, markerLeft);
@@ -139,15 +119,20 @@ export async function importArchive(ctx: FsContext, name: string, record: Archiv
 }
 
 export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveRecord | null> {
+  return readNow(ctx.descriptors, 1, () => readArchive(ctx, name));
+}
+
+/** getArchive's synchronous read: one descriptor at a time. */
+function readArchive(ctx: FsContext, name: string): ArchiveRecord | null {
   let text: ReturnType<typeof readRegularFileSync>;
   try {
     if (!archivesPresent(ctx)) return null;
-    text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name));
+    text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name), readLimit(ctx, 'archive'));
   } catch (err) {
     throw ioError(err, `reading archive ${name}`);
   }
   if (typeof text !== 'string') {
-    if (text.problem !== 'missing') ctx.logger.warn(`ignoring archive ${name}: it is a ${text.problem}`, { archive: name });
+    if (text.problem !== 'missing') ctx.logger.warn(`ignoring archive ${name}: it is ${text.problem}`, { archive: name });
     return null;
   }
   const record = decodeArchive(text);
@@ -157,19 +142,22 @@ export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveR
   return record !== null && ownerExists(ctx, record) ? record : null;
 }
 
+/** The conversation that owns `record` is still there (not deleted, and not replaced by another under its handle). */
 function ownerExists(ctx: FsContext, record: ArchiveRecord): boolean {
   const owner = toSlug(record.owner);
-  return owner !== null && kindOf(ctx.fs, sessionDir(ctx.root, owner)) === 'dir' && kindOf(ctx.fs, metaPath(ctx.root, owner)) === 'file';
+  if (owner === null || kindOf(ctx.fs, sessionDir(ctx.root, owner)) !== 'dir' || kindOf(ctx.fs, metaPath(ctx.root, owner)) !== 'file') return false;
+  return record.owner_created_at === undefined || ownedBy(record, owner, createdAtOf(ctx, owner));
 }
 
-/** Removes the archives `{base}-{n}` whose record names `owner`; others sharing the base stay. */
-export async function removeOwnedArchives(ctx: FsContext, owner: Slug, base: string): Promise<void> {
+/** Removes the archives `{base}-{n}` owned by the conversation `owner` created at `createdAt`; others sharing the base stay. */
+export async function removeOwnedArchives(ctx: FsContext, owner: Slug, base: string, createdAt: string | null): Promise<void> {
   try {
     let removed = false;
     for (const name of await archiveNames(ctx)) {
       if (archiveNumber(name, base) === null) continue;
-      const text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name));
-      if (typeof text === 'string' && decodeArchive(text)?.owner === owner) {
+      const text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name), readLimit(ctx, 'archive'));
+      const record = typeof text === 'string' ? decodeArchive(text) : null;
+      if (record !== null && ownedBy(record, owner, createdAt)) {
         ctx.fs.unlinkSync(archivePath(ctx.root, name));
         removed = true;
       }

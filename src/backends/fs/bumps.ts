@@ -30,6 +30,12 @@ export type WriteBump = (
 export const FLUSH_DELAY_MS = 50;
 const RETRY_DELAY_MS = 1000;
 const MAX_CONCURRENT_FLUSHES = 4;
+/**
+ * A session's bumps that could not be written for this long are dropped with
+ * a warning (repair() recomputes the counters), so a process that ends
+ * without close() still exits; longer than a stale lock takes to be broken.
+ */
+export const GIVE_UP_MS = 15_000;
 
 interface Inflight {
   bump: PendingBump;
@@ -49,6 +55,8 @@ export class BumpQueue {
   /** Bumps acknowledged but not yet written to meta. */
   readonly #pending = new Map<Slug, PendingBump>();
   readonly #inflight = new Map<Slug, Inflight>();
+  /** When the writes of a session's bumps began to fail (or to find the lock busy), until one succeeds. */
+  readonly #failingSince = new Map<Slug, number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(write: WriteBump, logger: Logger) {
@@ -135,7 +143,14 @@ export class BumpQueue {
     const bump = this.#pending.get(slug);
     if (bump === undefined || this.#inflight.has(slug)) return;
     this.#pending.delete(slug);
-    const putBack = (delay: number) => {
+    const putBack = (delay: number, why: string) => {
+      const failingSince = this.#failingSince.get(slug) ?? Date.now();
+      if (Date.now() - failingSince >= GIVE_UP_MS) {
+        this.#failingSince.delete(slug);
+        this.#logger.warn(`meta bump of ${slug} dropped: ${why} for ${GIVE_UP_MS / 1000} s; repair() recomputes its counters`, { session: slug });
+        return;
+      }
+      this.#failingSince.set(slug, failingSince);
       const since = this.#pending.get(slug);
       this.#pending.set(slug, since === undefined ? bump : mergePending(bump, since));
       this.#arm(delay);
@@ -149,14 +164,16 @@ export class BumpQueue {
     entry.done = this.#write(slug, bump, closing, (target) => (entry.target = target)).then(
       (written) => {
         finished();
-        if (!written && !closing) putBack(FLUSH_DELAY_MS);
-        else if (!written) this.#logger.warn(`meta bump of ${slug} not written: its meta stayed locked`, { session: slug });
+        if (written) this.#failingSince.delete(slug);
+        else if (!closing) putBack(FLUSH_DELAY_MS, 'its meta stayed locked');
+        else this.#logger.warn(`meta bump of ${slug} not written: its meta stayed locked`, { session: slug });
       },
       (err: unknown) => {
         finished();
-        this.#logger.warn(`meta bump of ${slug} not written: ${(err as Error).message}`, { session: slug });
+        const why = (err as Error).message;
+        this.#logger.warn(`meta bump of ${slug} not written: ${why}`, { session: slug });
         // A session gone or unreadable will not become countable by retrying.
-        if (!closing && !isStepStoreError(err, 'CORRUPT_META') && !isStepStoreError(err, 'SESSION_NOT_FOUND')) putBack(RETRY_DELAY_MS);
+        if (!closing && !isStepStoreError(err, 'CORRUPT_META') && !isStepStoreError(err, 'SESSION_NOT_FOUND')) putBack(RETRY_DELAY_MS, why);
       },
     );
     await entry.done;

@@ -1,10 +1,13 @@
 // State one FsBackend keeps in memory: options, the per-session step
 // counters (a bounded cache, recovered by a directory scan on a miss), the
-// queue of meta bumps not yet written, and the work counters behind stats().
+// queue of meta bumps not yet written, the descriptor budget, and the work
+// counters behind stats().
 
+import { maxMetaBytes } from '../../format/meta.js';
 import type { Slug } from '../../format/slug.js';
 import type { Durability, Logger, StoreStats } from '../../types.js';
 import { BumpQueue } from './bumps.js';
+import { DescriptorGate } from './descriptors.js';
 import type { FsLayer } from './durable.js';
 import { writeBump } from './meta.js';
 
@@ -16,6 +19,8 @@ export interface SessionState {
   nextStep: number;
   /** The session's created_at: which session of this name the bumps belong to (null: meta unreadable). */
   createdAt: string | null;
+  /** The session directory's identity (session-dir.ts): which conversation this counter counts. */
+  identity: string;
 }
 
 export interface FsContext {
@@ -24,6 +29,8 @@ export interface FsContext {
   fs: FsLayer;
   durability: Durability;
   logger: Logger;
+  /** The store's maxStepBytes: what readLimit derives the largest file read of each kind from. */
+  maxStepBytes: number;
   stats: StoreStats;
   sessions: Map<Slug, SessionState>;
   bumps: BumpQueue;
@@ -31,6 +38,8 @@ export interface FsContext {
   activeAppends: number;
   /** Folders under `.stepstore/` known to exist. */
   readyDirs: Set<string>;
+  /** Units every append, read and meta write takes before it opens a descriptor (descriptors.ts). */
+  descriptors: DescriptorGate;
 }
 
 export function cachedState(ctx: FsContext, slug: Slug): SessionState | undefined {
@@ -54,7 +63,24 @@ export interface FsBackendOptions {
   dir: string;
   durability: Durability;
   logger: Logger;
+  maxStepBytes: number;
   fs: FsLayer;
+}
+
+/**
+ * The largest file of each kind the backend reads; a larger one is reported
+ * (a diagnostic, CORRUPT_META, a corrupt archive), never read. An archive's
+ * JSON may escape each byte of its content in up to 6.
+ */
+export function readLimit(ctx: FsContext, kind: 'step' | 'meta' | 'archive'): number {
+  switch (kind) {
+    case 'step':
+      return ctx.maxStepBytes;
+    case 'meta':
+      return maxMetaBytes(ctx.maxStepBytes);
+    case 'archive':
+      return 6 * ctx.maxStepBytes + 4096;
+  }
 }
 
 export function newContext(options: FsBackendOptions): FsContext {
@@ -63,11 +89,13 @@ export function newContext(options: FsBackendOptions): FsContext {
     fs: options.fs,
     durability: options.durability,
     logger: options.logger,
+    maxStepBytes: options.maxStepBytes,
     stats: { stepsRead: 0, stepsWritten: 0, metaWrites: 0, syncs: 0 },
     sessions: new Map(),
     bumps: new BumpQueue((slug, bump, waitForLock, onTarget) => writeBump(ctx, slug, bump, waitForLock, onTarget), options.logger),
     activeAppends: 0,
     readyDirs: new Set(),
+    descriptors: new DescriptorGate(),
   };
   return ctx;
 }

@@ -1,6 +1,6 @@
 // File primitives over an FsLayer: exclusive temp files written in full,
-// fsyncs as promises, reads that refuse symlinks and FIFOs, and the atomic
-// meta replacement. When to sync is decided in durability.ts, not here. The FsLayer is
+// fsyncs as promises, reads that refuse symlinks, FIFOs, sockets, devices and
+// oversized files, and the atomic meta replacement. When to sync is decided in durability.ts, not here. The FsLayer is
 // every filesystem call the backend makes; the default is node:fs (with
 // fs-extra and write-file-atomic, imported here only), and tests may inject
 // one that records writes or fails on cue. Errors leave as raw errno errors.
@@ -37,12 +37,12 @@ export interface FsLayer {
   mkdirSync(path: string, mode: number): void;
   chmodSync(path: string, mode: number): void;
   lstatSync(path: string): fs.Stats;
+  fstatSync(fd: number): fs.Stats;
   readdirSync(path: string): string[];
   readdir(path: string): Promise<string[]>;
   /** Entries with their types (d_type), for listing the root. */
   readdirTyped(path: string): Promise<fs.Dirent[]>;
-  /** The whole file as UTF-8, opened with `flags`. */
-  readFileSync(path: string, flags: number): string;
+  readSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number;
   /** Atomic replace: temp file, fsync (unless `fsync` is false), rename over `path`; mode 0600. */
   replaceFile(path: string, data: Buffer, fsync?: boolean): Promise<void>;
   /** rm -rf. */
@@ -66,11 +66,11 @@ export const nodeFs: FsLayer = {
   mkdirSync: (path, mode) => void fs.mkdirSync(path, mode),
   chmodSync: (path, mode) => fs.chmodSync(path, mode),
   lstatSync: (path) => fs.lstatSync(path),
+  fstatSync: (fd) => fs.fstatSync(fd),
   readdirSync: (path) => fs.readdirSync(path),
   readdir: (path) => fs.promises.readdir(path),
   readdirTyped: (path) => fs.promises.readdir(path, { withFileTypes: true }),
-  // Node takes numeric flags here (and its one-call UTF-8 path); @types/node declares strings only.
-  readFileSync: (path, flags) => fs.readFileSync(path, { encoding: 'utf8', flag: flags as unknown as string }),
+  readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   replaceFile: (path, data, fsync = true) =>
     writeFileAtomic(path, data, {
       mode: FILE_MODE,
@@ -153,23 +153,42 @@ export function unlinkQuietly(io: FsLayer, path: string): void {
   }
 }
 
-/** Why a path could not be read as a regular file, for a diagnostic. */
-export type ReadProblem = 'missing' | 'symlink' | 'not a regular file';
+/** Why a path could not be read as a regular file, as it reads after "is": "step is a symlink". */
+export type ReadProblem = { problem: 'missing' | 'a symlink' | 'not a regular file' | `${number} bytes, over the limit of ${number}` };
 
 /**
- * Reads a file without following a symlink or blocking on a FIFO. Returns the
- * text, or the problem; other errors (EIO, EACCES) are thrown. A FIFO without
- * a writer reads as empty.
+ * Reads a regular file of at most `maxBytes` without following a symlink or
+ * blocking on a FIFO: it is opened, checked with fstat, and only then read,
+ * so a socket, a device or a huge (or sparse) file is reported, never read.
+ * Returns the text, or the problem; other errors (EIO, EACCES) are thrown.
  */
-export function readRegularFileSync(io: FsLayer, path: string): string | { problem: ReadProblem } {
+export function readRegularFileSync(io: FsLayer, path: string, maxBytes: number): string | ReadProblem {
+  let fd: number;
   try {
-    return io.readFileSync(path, READ_SAFELY);
+    fd = io.openSync(path, READ_SAFELY);
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return { problem: 'missing' };
-    if (code === 'ELOOP') return { problem: 'symlink' };
-    if (code === 'EISDIR' || code === 'EAGAIN') return { problem: 'not a regular file' };
+    if (code === 'ELOOP') return { problem: 'a symlink' };
+    // ENXIO: a socket; EISDIR: a directory opened for reading elsewhere.
+    if (code === 'EISDIR' || code === 'ENXIO' || code === 'EAGAIN') return { problem: 'not a regular file' };
     throw err;
+  }
+  try {
+    const stat = io.fstatSync(fd);
+    if (!stat.isFile()) return { problem: 'not a regular file' };
+    if (stat.size > maxBytes) return { problem: `${stat.size} bytes, over the limit of ${maxBytes}` };
+    const buffer = Buffer.allocUnsafe(stat.size);
+    let length = 0;
+    // Up to the size fstat saw; a file growing meanwhile is read as it was.
+    while (length < buffer.length) {
+      const read = io.readSync(fd, buffer, length, buffer.length - length, length);
+      if (read === 0) break;
+      length += read;
+    }
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    closeQuietly(io, fd);
   }
 }
 

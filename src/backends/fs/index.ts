@@ -12,6 +12,7 @@ import { newContext, type FsBackendOptions, type FsContext } from './context.js'
 import * as meta from './meta.js';
 import * as repairing from './repair.js';
 import { vetRoot } from './root.js';
+import { sessionIdentity } from './session-dir.js';
 import * as sessions from './sessions.js';
 import * as steps from './steps.js';
 
@@ -38,6 +39,10 @@ export class FsBackend implements Backend {
 
   listSessions(namePrefix: string): AsyncIterable<StoredSession[]> {
     return sessions.listSessions(this.#ctx, namePrefix);
+  }
+
+  async identity(slug: Slug): Promise<string | null> {
+    return sessionIdentity(this.#ctx, slug);
   }
 
   readMeta(slug: Slug): Promise<ConversationMeta | null> {

@@ -1,7 +1,7 @@
 // The meta lock: `<root>/<slug>/.meta.lock`, an empty file created
 // exclusively, held while one process rewrites a session's meta (read, bump,
 // replace), so processes bumping one session never lose each other's counts.
-// A lock older than LOCK_STALE_MS was left by a process that died holding it.
+// A lock older than LOCK_STALE_MS (or dated in the future) is stale: broken, never waited for.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionNotFound } from '../../errors.js';
@@ -14,6 +14,13 @@ import { metaLockPath } from './paths.js';
 export const LOCK_STALE_MS = 10_000;
 /** How long a meta write that must not be dropped waits for the lock. */
 export const LOCK_WAIT_MS = LOCK_STALE_MS + 2_000;
+/** A lock dated further ahead than this was not made by a live writer on this clock. */
+const FUTURE_SLACK_MS = 1_000;
+
+/** True for a lock `ageMs` old that no live writer can hold: too old, or dated in the future. */
+export function isStaleLock(ageMs: number): boolean {
+  return ageMs > LOCK_STALE_MS || ageMs < -FUTURE_SLACK_MS;
+}
 
 /** Takes the session's meta lock, or returns false when another process holds it. SESSION_NOT_FOUND when it is gone. */
 function tryLock(ctx: FsContext, slug: Slug): boolean {
@@ -28,7 +35,7 @@ function tryLock(ctx: FsContext, slug: Slug): boolean {
       if (code !== 'EEXIST') throw err;
     }
     try {
-      if (Date.now() - ctx.fs.lstatSync(path).mtimeMs <= LOCK_STALE_MS) return false;
+      if (!isStaleLock(Date.now() - ctx.fs.lstatSync(path).mtimeMs)) return false;
       unlinkQuietly(ctx.fs, path);
     } catch {
       // Released meanwhile: try again.

@@ -2,6 +2,8 @@
 // followed through a symlink. Every read-and-replace of an existing meta
 // holds the meta lock (lock.ts); bumps from appendMessages reach meta through
 // the write-behind queue (bumps.ts), which writes them with writeBump.
+// Reads and writes of meta take their descriptors from the store's budget
+// (descriptors.ts); a write takes them before the lock, never waiting while holding it.
 
 import { StepStoreError, ioError, sessionNotFound } from '../../errors.js';
 import { applyBump } from '../../format/bump.js';
@@ -10,7 +12,8 @@ import type { Slug } from '../../format/slug.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
 import type { PendingBump } from './bumps.js';
-import type { FsContext } from './context.js';
+import { readLimit, type FsContext } from './context.js';
+import { holding, isShortage, readNow } from './descriptors.js';
 import { kindOf, readRegularFileSync } from './durable.js';
 import { syncDir, syncsAt } from './durability.js';
 import { LOCK_WAIT_MS, withLock } from './lock.js';
@@ -24,20 +27,43 @@ export function readDiskMeta(ctx: FsContext, slug: Slug, knownDir = false): Conv
   let text: ReturnType<typeof readRegularFileSync>;
   try {
     if (!knownDir && kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'dir') return null;
-    text = readRegularFileSync(ctx.fs, metaPath(ctx.root, slug));
+    text = readRegularFileSync(ctx.fs, metaPath(ctx.root, slug), readLimit(ctx, 'meta'));
   } catch (err) {
     throw ioError(err, `reading meta of ${slug}`);
   }
   if (typeof text !== 'string') {
     if (text.problem === 'missing') return null;
-    throw new StepStoreError('CORRUPT_META', `meta of ${slug} is a ${text.problem}`);
+    throw new StepStoreError('CORRUPT_META', `meta of ${slug} is ${text.problem}`);
   }
   return decodeMeta(text);
 }
 
+/**
+ * The session's created_at, which names the conversation; null when its meta
+ * cannot be read. A shortage of descriptors (EMFILE) is thrown as IO_ERROR:
+ * it says nothing about the meta.
+ */
+export function createdAtOf(ctx: FsContext, slug: Slug): string | null {
+  try {
+    return readDiskMeta(ctx, slug, true)?.created_at ?? null;
+  } catch (err) {
+    if (isShortage(err)) throw err;
+    return null; // a corrupt meta: its bumps will be dropped with a warning when flushed
+  }
+}
+
 export async function readMeta(ctx: FsContext, slug: Slug): Promise<ConversationMeta | null> {
-  const disk = readDiskMeta(ctx, slug);
+  const now = readNow(ctx.descriptors, 1, () => readDiskMeta(ctx, slug));
+  const disk = now instanceof Promise ? await now : now;
   return disk === null ? null : ctx.bumps.applyTo(slug, disk);
+}
+
+/** Descriptors a meta write holds at once: write-file-atomic's temp (opened twice), then the directory for its sync. */
+export const META_WRITE_UNITS = 2;
+
+/** withLock, holding the descriptors of a meta write (taken first). */
+function withLockHeld(ctx: FsContext, slug: Slug, waitMs: number, write: () => Promise<void>): Promise<boolean> {
+  return holding(ctx.descriptors, META_WRITE_UNITS, false, () => withLock(ctx, slug, waitMs, write));
 }
 
 /**
@@ -55,7 +81,7 @@ export async function replaceMeta(ctx: FsContext, slug: Slug, meta: Conversation
     if (existing !== 'file' && existing !== 'missing') {
       throw new StepStoreError('CORRUPT_META', `meta of ${slug} is not a regular file`);
     }
-    const previous = existing === 'file' ? readRegularFileSync(ctx.fs, path) : null;
+    const previous = existing === 'file' ? readRegularFileSync(ctx.fs, path, readLimit(ctx, 'meta')) : null;
     await ctx.fs.replaceFile(path, Buffer.from(encodeMeta(meta), 'utf8'), syncData);
     ctx.stats.metaWrites += 1;
     if (syncData) ctx.stats.syncs += 1;
@@ -74,7 +100,7 @@ export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMe
   const pending = await ctx.bumps.settle(slug);
   let locked: boolean;
   try {
-    locked = await withLock(ctx, slug, LOCK_WAIT_MS, () => replaceMeta(ctx, slug, meta));
+    locked = await withLockHeld(ctx, slug, LOCK_WAIT_MS, () => replaceMeta(ctx, slug, meta));
   } catch (err) {
     ctx.bumps.restore(slug, pending);
     throw ioError(err, `writing meta of ${slug}`);
@@ -93,7 +119,7 @@ export function writeBump(
   waitForLock: boolean,
   onTarget: (meta: ConversationMeta) => void,
 ): Promise<boolean> {
-  return withLock(ctx, slug, waitForLock ? LOCK_WAIT_MS : 0, async () => {
+  return withLockHeld(ctx, slug, waitForLock ? LOCK_WAIT_MS : 0, async () => {
     const disk = readDiskMeta(ctx, slug);
     // Deleted meanwhile, or deleted and created anew under the same name: nothing of this bump to count.
     if (disk === null || (bump.createdAt !== null && !sameInstant(disk.created_at, bump.createdAt))) return;
@@ -110,7 +136,7 @@ export function writeBump(
  */
 export async function setMessageCount(ctx: FsContext, slug: Slug, expected: number, count: number): Promise<boolean> {
   let written = false;
-  const locked = await withLock(ctx, slug, LOCK_WAIT_MS, async () => {
+  const locked = await withLockHeld(ctx, slug, LOCK_WAIT_MS, async () => {
     const disk = readDiskMeta(ctx, slug);
     if (disk === null || disk.message_count !== expected) return;
     await replaceMeta(ctx, slug, { ...disk, message_count: count });

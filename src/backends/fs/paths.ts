@@ -2,10 +2,11 @@
 //   <root>/<slug>/meta, <root>/<slug>/step-NNNNNN   (crabtalk's layout)
 //   <root>/.stepstore/archives/<name>                (one file per archive)
 //   <root>/.stepstore/trash/                         (sessions being deleted)
+//   <root>/.stepstore/deleted/<prefix>/<seq>@<created_at>  (one empty file per deleted session: its seq is never reused)
 // Callers pass validated slugs and archive names only.
 
 import path from 'node:path';
-import type { Slug } from '../../format/slug.js';
+import { parseSeq, seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 
 export const META_FILE = 'meta';
 /** Held while one process rewrites a session's meta (read, bump, replace). */
@@ -18,6 +19,8 @@ export const STORE_DIR = '.stepstore';
 const STEP_DIGITS = 6;
 /** Longer numbers are not steps: they could not be counted exactly. */
 const MAX_STEP_DIGITS = 15;
+/** The highest step number a listing counts (and so the highest an append may claim). */
+export const MAX_STEP = 10 ** MAX_STEP_DIGITS - 1;
 
 /** The directory holding `dir` (the root's own parents, when the root is created). */
 export function parentDir(dir: string): string {
@@ -90,6 +93,51 @@ export function tempPath(dir: string): string {
 
 export function storeDir(root: string): string {
   return path.join(root, STORE_DIR);
+}
+
+/** `.stepstore/` and the folders inside it leading to `names`, outermost first. */
+export function storeDirChain(root: string, ...names: string[]): string[] {
+  const chain = [path.join(root, STORE_DIR)];
+  for (const name of names) chain.push(path.join(chain.at(-1)!, name));
+  return chain;
+}
+
+export const ARCHIVES_CHAIN = ['archives'];
+export const TRASH_CHAIN = ['trash'];
+
+/** Where the deleted seqs of one (agent, sender) pair are kept. */
+export function deletedChain(prefix: SessionPrefix): string[] {
+  return ['deleted', prefix];
+}
+
+export function deletedDir(root: string, prefix: SessionPrefix): string {
+  return path.join(root, STORE_DIR, 'deleted', prefix);
+}
+
+/** Longest encoded created_at kept in a deleted-session name; a longer one is left out (unknown). */
+const MAX_ENCODED_CREATED_AT = 200;
+
+/**
+ * `<seq>@<created_at, URI-encoded>`: an empty file whose name says which
+ * conversation was deleted, so marking a delete needs no data block (a full
+ * disk can still delete); just `<seq>` when the created_at is unknown.
+ */
+export function deletedPath(root: string, prefix: SessionPrefix, slug: Slug, createdAt: string | null): string {
+  const encoded = createdAt === null ? '' : encodeURIComponent(createdAt);
+  const name = encoded === '' || encoded.length > MAX_ENCODED_CREATED_AT ? String(seqOf(slug)) : `${seqOf(slug)}@${encoded}`;
+  return path.join(root, STORE_DIR, 'deleted', prefix, name);
+}
+
+/** The seq and created_at ('' when unknown) a deleted-session name records; null for other names. */
+export function parseDeletedName(name: string): { seq: number; createdAt: string } | null {
+  const at = name.indexOf('@');
+  const seq = parseSeq(at < 0 ? name : name.slice(0, at));
+  if (seq === null) return null;
+  try {
+    return { seq, createdAt: at < 0 ? '' : decodeURIComponent(name.slice(at + 1)) };
+  } catch {
+    return { seq, createdAt: '' };
+  }
 }
 
 export function archivesDir(root: string): string {

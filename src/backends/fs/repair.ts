@@ -12,8 +12,8 @@ import { checkSteps, emptyReport } from '../../format/repair.js';
 import type { RepairReport } from '../../types.js';
 import { getArchive } from './archives.js';
 import { DIR_MODE, FILE_MODE, errnoOf, kindOf, readRegularFileSync } from './durable.js';
-import type { FsContext } from './context.js';
-import { LOCK_STALE_MS } from './lock.js';
+import { readLimit, type FsContext } from './context.js';
+import { isStaleLock } from './lock.js';
 import { readDiskMeta, setMessageCount } from './meta.js';
 import {
   META_LOCK_FILE,
@@ -64,7 +64,7 @@ function removeLeftovers(pass: Pass, dir: string, names: string[], shown: string
     const path = entryPath(dir, name);
     let stale: boolean;
     try {
-      if (name === META_LOCK_FILE) stale = ageOf(pass, path) > LOCK_STALE_MS;
+      if (name === META_LOCK_FILE) stale = isStaleLock(ageOf(pass, path));
       else if (leftover === null) continue;
       else if (leftover.pid !== null) stale = !processRuns(leftover.pid) || ageOf(pass, path) > LIVE_WRITER_MS;
       else stale = ageOf(pass, path) > GRACE_MS;
@@ -160,7 +160,7 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
   for (const name of names) {
     if (leftoverOf(name) !== null) continue;
     const path = entryPath(dir, name);
-    const text = readRegularFileSync(ctx.fs, path);
+    const text = readRegularFileSync(ctx.fs, path, readLimit(ctx, 'archive'));
     const record = typeof text === 'string' ? decodeArchive(text) : null;
     if (record === null) {
       if (!(typeof text !== 'string' && text.problem === 'missing')) report.corruptArchives.push(name);

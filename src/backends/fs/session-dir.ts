@@ -1,8 +1,10 @@
 // Checks that a session is there before a write touches it: `<root>/<slug>`
 // must be a real directory (never followed through a symlink) holding a
-// regular `meta`. Used by every module that writes into a session.
+// regular `meta`. A session directory's identity (inode and birth time) tells
+// one conversation from another made later under the same name.
 
 import { StepStoreError, ioError, sessionNotFound } from '../../errors.js';
+import type { Stats } from 'node:fs';
 import type { Slug } from '../../format/slug.js';
 import type { FsContext } from './context.js';
 import { OPEN_DIR, errnoOf, kindOf } from './durable.js';
@@ -42,6 +44,23 @@ export function openSession(ctx: FsContext, slug: Slug): number {
     return fd;
   } catch (err) {
     ctx.fs.closeSync(fd);
+    throw ioError(err, `checking session ${slug}`);
+  }
+}
+
+/** What tells this directory from any other that was or will be at the same path. */
+export function identityOf(stat: Stats): string {
+  return `${stat.ino}:${stat.birthtimeMs}`;
+}
+
+/** The identity of the session directory at `slug`; null when there is none (or it is not a real directory). */
+export function sessionIdentity(ctx: FsContext, slug: Slug): string | null {
+  try {
+    const stat = ctx.fs.lstatSync(sessionDir(ctx.root, slug));
+    return stat.isDirectory() ? identityOf(stat) : null;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw ioError(err, `checking session ${slug}`);
   }
 }

@@ -1,20 +1,25 @@
 // Session directories under the root: exclusive creation (a non-recursive
-// mkdir claims the seq; EEXIST means take the next), lookups by seq, listing
-// in time-bounded slices, and deletion by renaming into the trash first so a
-// session disappears at once, then removing it and its own archives.
+// mkdir claims the seq; EEXIST means take the next; a deleted seq is never
+// taken again), lookups by seq, listing in time-bounded slices, and deletion
+// by marking the seq deleted, then renaming into the trash so a session
+// disappears at once, then removing it and its own archives.
 
 import type { Dirent } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { StoredSession } from '../../backend.js';
-import { seqAfterPrefix, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
+import { StepStoreError, ioError } from '../../errors.js';
+import { prefixOf, seqAfterPrefix, seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
+import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
-import { removeOwnedArchives, ensureStoreDir } from './archives.js';
-import { ioError } from '../../errors.js';
+import { removeOwnedArchives } from './archives.js';
 import { cacheState, type FsContext } from './context.js';
-import { DIR_MODE, errnoOf, kindOf } from './durable.js';
+import { DIR_MODE, createFileSync, errnoOf, kindOf } from './durable.js';
 import { syncDir } from './durability.js';
-import { readDiskMeta, replaceMeta } from './meta.js';
-import { metaPath, sessionDir, trashDir, trashPath } from './paths.js';
+import { holding } from './descriptors.js';
+import { META_WRITE_UNITS, createdAtOf, readDiskMeta, replaceMeta } from './meta.js';
+import { TRASH_CHAIN, deletedChain, deletedDir, deletedPath, metaPath, parseDeletedName, sessionDir, trashPath } from './paths.js';
+import { identityOf } from './session-dir.js';
+import { ensureStoreDir } from './store-dirs.js';
 import { SLICE_MS } from './steps.js';
 
 async function rootNames(ctx: FsContext): Promise<string[]> {
@@ -25,22 +30,56 @@ async function rootNames(ctx: FsContext): Promise<string[]> {
   }
 }
 
+/** This pair's deleted sessions: their seqs are never handed out again. */
+async function deletedOf(ctx: FsContext, prefix: SessionPrefix): Promise<{ seq: number; createdAt: string }[]> {
+  const dir = deletedDir(ctx.root, prefix);
+  try {
+    if (kindOf(ctx.fs, dir) !== 'dir') return [];
+    return (await ctx.fs.readdir(dir)).map(parseDeletedName).filter((entry) => entry !== null);
+  } catch (err) {
+    throw ioError(err, `listing the deleted sessions of ${prefix}`);
+  }
+}
+
+/** The created_ats recorded when `slug` was deleted ('' for an unknown one); empty when it never was. */
+async function deletedAs(ctx: FsContext, slug: Slug): Promise<string[]> {
+  const seq = seqOf(slug);
+  return (await deletedOf(ctx, prefixOf(slug))).filter((entry) => entry.seq === seq).map((entry) => entry.createdAt);
+}
+
+/**
+ * Claims the next seq: above every session of the pair in the root and every
+ * one deleted (so a handle never names a second conversation), with a
+ * non-recursive mkdir that fails on an existing directory.
+ */
 export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
   let seq = 1;
   for (const name of await rootNames(ctx)) {
     const taken = seqAfterPrefix(name, prefix);
     if (taken !== null && taken >= seq) seq = taken + 1;
   }
+  // Read after the root: a delete marks the seq before its directory goes, so no seq slips between the two.
+  for (const { seq: taken } of await deletedOf(ctx, prefix)) if (taken >= seq) seq = taken + 1;
   let slug: Slug;
   for (;;) {
+    if (!Number.isSafeInteger(seq)) throw new StepStoreError('CONFLICT', `no seq is left for ${prefix}<seq>: the highest one is taken`);
     slug = slugOf(prefix, seq);
     try {
       ctx.fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
-      break;
     } catch (err) {
       if (errnoOf(err) !== 'EEXIST') throw ioError(err, `creating session ${slug}`);
       seq += 1;
+      continue;
     }
+    try {
+      // Created, and deleted, by others since we listed: give the seq up.
+      if ((await deletedAs(ctx, slug)).length === 0) break;
+    } catch (err) {
+      await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+      throw ioError(err, `creating session ${slug}`);
+    }
+    await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+    seq += 1;
   }
   await finishCreate(ctx, slug, meta);
   return slug;
@@ -49,20 +88,32 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
 /** Writes the meta of a directory this store just claimed; on failure takes the directory back. */
 async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
+  let identity: string;
   try {
     ctx.fs.chmodSync(dir, DIR_MODE);
-    await replaceMeta(ctx, slug, meta);
-    await syncDir(ctx, 'newEntries', ctx.root);
+    identity = identityOf(ctx.fs.lstatSync(dir));
+    await holding(ctx.descriptors, META_WRITE_UNITS, false, async () => {
+      await replaceMeta(ctx, slug, meta);
+      await syncDir(ctx, 'newEntries', ctx.root);
+    });
   } catch (err) {
     // Not acknowledged: take the claimed directory back so nothing half-made is left.
     await ctx.fs.removeTree(dir).catch(() => undefined);
     throw ioError(err, `creating session ${slug}`);
   }
-  cacheState(ctx, slug, { nextStep: 1, createdAt: meta.created_at });
+  cacheState(ctx, slug, { nextStep: 1, createdAt: meta.created_at, identity });
 }
 
-/** Creates exactly `slug`; an existing session is returned untouched (a directory without meta is finished). */
+/**
+ * Creates exactly `slug`; an existing session is returned untouched (a
+ * directory without meta is finished). CONFLICT when `slug` was deleted as
+ * another conversation: a handle never names a second one.
+ */
 export async function importSession(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null> {
+  const deleted = await deletedAs(ctx, slug);
+  if (deleted.length > 0 && !deleted.some((createdAt) => createdAt !== '' && sameInstant(createdAt, meta.created_at))) {
+    throw new StepStoreError('CONFLICT', `${slug} was deleted, and a handle never names another conversation`);
+  }
   try {
     ctx.fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
   } catch (err) {
@@ -130,21 +181,47 @@ export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGe
 }
 
 /**
+ * Records that `slug` is deleted, before it goes: its seq is never handed
+ * out again, and the name holds its created_at (so only the same
+ * conversation can be imported back under it).
+ */
+async function markDeleted(ctx: FsContext, slug: Slug, createdAt: string | null): Promise<void> {
+  const dir = await ensureStoreDir(ctx, deletedChain(prefixOf(slug)));
+  try {
+    ctx.fs.closeSync(createFileSync(ctx.fs, deletedPath(ctx.root, prefixOf(slug), slug, createdAt), Buffer.alloc(0)));
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw err; // marked by a delete that did not finish
+  }
+  await syncDir(ctx, 'deletions', dir);
+}
+
+/** A full disk: the mark cannot be made before the session goes, so it is made once its files are freed. */
+const isOutOfSpace = (err: unknown) => errnoOf(err) === 'ENOSPC' || errnoOf(err) === 'EDQUOT';
+
+/**
  * Deletes a session: false unless `slug` is a real directory holding a regular
  * `meta` (a directory without one is left for repair). The rename into the
  * trash makes it vanish at once for every process; appends racing with it
- * fail with SESSION_NOT_FOUND.
+ * fail with SESSION_NOT_FOUND. Its archives go with it: those whose record
+ * names this very conversation (handle and created_at).
  */
 export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: string): Promise<boolean> {
   const pending = await ctx.bumps.settle(slug);
   const dir = sessionDir(ctx.root, slug);
   const trash = trashPath(ctx.root, slug);
+  let createdAt: string | null;
+  let markLater = false;
   try {
     if (kindOf(ctx.fs, dir) !== 'dir' || kindOf(ctx.fs, metaPath(ctx.root, slug)) !== 'file') {
       ctx.bumps.restore(slug, pending);
       return false;
     }
-    await ensureStoreDir(ctx, trashDir(ctx.root));
+    createdAt = createdAtOf(ctx, slug);
+    await markDeleted(ctx, slug, createdAt).catch((err: unknown) => {
+      if (!isOutOfSpace(err)) throw err;
+      markLater = true;
+    });
+    await ensureStoreDir(ctx, TRASH_CHAIN);
     ctx.fs.renameSync(dir, trash);
   } catch (err) {
     ctx.bumps.restore(slug, pending);
@@ -158,6 +235,7 @@ export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: str
     ctx.logger.warn(`session ${slug} deleted, but ${what}: ${(err as Error).message}`, { session: slug });
   await syncDir(ctx, 'deletions', ctx.root).catch((err: unknown) => warn('the deletion may not survive a power loss', err));
   await ctx.fs.removeTree(trash).catch((err: unknown) => warn(`its files remain in ${trash} until repair()`, err));
-  await removeOwnedArchives(ctx, slug, archiveBase).catch((err: unknown) => warn('its archives remain until repair()', err));
+  if (markLater) await markDeleted(ctx, slug, createdAt).catch((err: unknown) => warn('its seq could not be marked as used (the disk is full)', err));
+  await removeOwnedArchives(ctx, slug, archiveBase, createdAt).catch((err: unknown) => warn('its archives remain until repair()', err));
   return true;
 }

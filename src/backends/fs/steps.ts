@@ -2,20 +2,23 @@
 // a hidden temp file in full, syncs it (as durability asks), then claims its
 // number with link(), which fails if the name is taken, and never replaces a
 // step. The directory sync comes last. A failed sync is never followed by a
-// link; a failed batch removes the steps it had linked.
+// link; a failed batch removes the steps it had linked. Appends and reads
+// take their descriptors from the store's budget (descriptors.ts): an append
+// that meets EMFILE, having taken back all it linked, runs again whole.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { ioError, sessionNotFound, type StepStoreError } from '../../errors.js';
+import { StepStoreError, ioError, sessionNotFound } from '../../errors.js';
 import type { MetaBump } from '../../format/bump.js';
 import type { Slug } from '../../format/slug.js';
 import type { EncodedStep } from '../../format/encode.js';
 import type { RawStep } from '../../backend.js';
-import { cacheState, cachedState, type FsContext, type SessionState } from './context.js';
+import { cacheState, cachedState, readLimit, type FsContext, type SessionState } from './context.js';
+import { holding, isShortage, readNow } from './descriptors.js';
 import { closeQuietly, createFileSync, errnoOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { syncDirFd, syncFileInline, syncFiles } from './durability.js';
-import { readDiskMeta } from './meta.js';
-import { openSession } from './session-dir.js';
-import { parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
+import { createdAtOf } from './meta.js';
+import { identityOf, openSession, sessionIdentity } from './session-dir.js';
+import { MAX_STEP, parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
 
 /** Steps written per round of a batch: temps, then their fsyncs together, then links. */
 const BATCH_CHUNK = 64;
@@ -25,6 +28,14 @@ const CLAIM_TRIES_BEFORE_RESCAN = 16;
 export const SLICE_MS = 4;
 const FIRST_SLICE = 16;
 const MAX_SLICE = 64;
+
+/**
+ * Descriptors an append of `count` steps holds at once: its directory, and a
+ * temp file per step of a round, or the listing when it scans the directory.
+ */
+function appendUnits(count: number): number {
+  return 1 + Math.max(1, Math.min(count, BATCH_CHUNK));
+}
 
 interface StepListing {
   /** Canonically named step numbers, ascending. */
@@ -50,36 +61,41 @@ function listingOf(names: string[]): StepListing {
   return { numbers: numbers.subarray(0, count).sort(), oddNames, highest };
 }
 
-/** Lists a session's steps; null when its directory is gone. Moves the cached counter past what it saw. */
+/** Lists a session's steps; null when its directory is gone. The caller holds a descriptor unit for it. */
 async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
   let names: string[];
+  let identity: string | null;
   try {
+    identity = sessionIdentity(ctx, slug);
     names = await ctx.fs.readdir(sessionDir(ctx.root, slug));
   } catch (err) {
     if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
     throw ioError(err, `listing steps of ${slug}`);
   }
   const listing = listingOf(names);
+  // Steps other writers added: this store's next append goes past them, in this conversation only.
   const state = cachedState(ctx, slug);
-  if (state !== undefined && state.nextStep <= listing.highest) state.nextStep = listing.highest + 1;
+  if (state !== undefined && state.identity === identity && state.nextStep <= listing.highest) state.nextStep = listing.highest + 1;
   return listing;
 }
 
-function createdAtOf(ctx: FsContext, slug: Slug): string | null {
-  try {
-    return readDiskMeta(ctx, slug, true)?.created_at ?? null;
-  } catch {
-    return null; // a corrupt meta: its bumps will be dropped with a warning when flushed
-  }
-}
-
-/** The session's counter, cached or recovered by a scan (the caller has checked the session). */
-async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
+/**
+ * The session's counter, cached or recovered by a scan (the caller has
+ * checked the session and opened its directory, whose identity is
+ * `identity`). A cached counter of another conversation once kept under
+ * this name means the caller's handle is stale: SESSION_NOT_FOUND, never an
+ * append to the conversation that took the name since.
+ */
+async function stateOf(ctx: FsContext, slug: Slug, identity: string): Promise<SessionState> {
   const cached = cachedState(ctx, slug);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined && cached.identity === identity) return cached;
+  if (cached !== undefined) {
+    ctx.sessions.delete(slug);
+    throw sessionNotFound(slug);
+  }
   const listing = await listSteps(ctx, slug);
   if (listing === null) throw sessionNotFound(slug);
-  const state = cachedState(ctx, slug) ?? { nextStep: listing.highest + 1, createdAt: createdAtOf(ctx, slug) };
+  const state: SessionState = { nextStep: listing.highest + 1, createdAt: createdAtOf(ctx, slug), identity };
   cacheState(ctx, slug, state);
   return state;
 }
@@ -88,6 +104,8 @@ async function stateOf(ctx: FsContext, slug: Slug): Promise<SessionState> {
 function claimStep(ctx: FsContext, dir: string, temp: string, state: SessionState): number {
   let step = state.nextStep;
   for (let taken = 1; ; taken++) {
+    // A number load would not list (a planted `step-999999999999999` before it) is never handed out.
+    if (step > MAX_STEP) throw new StepStoreError('CONFLICT', `no step number is left: step ${MAX_STEP}, the highest, is taken`);
     try {
       ctx.fs.linkSync(temp, stepPath(dir, step));
       state.nextStep = step + 1;
@@ -175,6 +193,8 @@ async function writeSteps(
  * without following a symlink and `meta` must be a regular file, so a
  * directory or meta swapped for a symlink is never written through. When the
  * call fails, steps it linked but could not take back are added to `left`.
+ * An attempt that fails with EMFILE or ENFILE is run again only when it took
+ * back every step it linked (nothing of it is left, nothing was acknowledged).
  */
 export async function appendSteps(
   ctx: FsContext,
@@ -183,23 +203,50 @@ export async function appendSteps(
   bump: MetaBump | null,
   left: number[] = [],
 ): Promise<number[]> {
+  const gate = ctx.descriptors;
+  const units = appendUnits(steps.length);
   // Counted from the call on, so that appends started together all see each other.
   ctx.activeAppends += 1;
-  let dirFd: number | null = null;
+  let held = false;
+  let done = false;
   let numbers: number[];
   let state: SessionState;
   try {
-    dirFd = openSession(ctx, slug);
-    state = await stateOf(ctx, slug);
-    if (steps.length === 0) return [];
-    const dir = sessionDir(ctx.root, slug);
-    numbers = await writeSteps(ctx, dir, dirFd, state, steps, steps.length === 1 && ctx.activeAppends === 1, left);
+    if (!gate.take(units)) await gate.wait(units);
+    held = true;
+    for (;;) {
+      const leftBefore = left.length;
+      let dirFd: number | null = null;
+      try {
+        dirFd = openSession(ctx, slug);
+        state = await stateOf(ctx, slug, identityOf(ctx.fs.fstatSync(dirFd)));
+        if (steps.length === 0) {
+          done = true;
+          return [];
+        }
+        const dir = sessionDir(ctx.root, slug);
+        numbers = await writeSteps(ctx, dir, dirFd, state, steps, steps.length === 1 && ctx.activeAppends === 1, left);
+        done = true;
+        break;
+      } catch (err) {
+        if (!isShortage(err) || left.length > leftBefore) throw err;
+        if (dirFd !== null) closeQuietly(ctx.fs, dirFd);
+        dirFd = null;
+        held = false;
+        const turn = gate.shortage(units);
+        if (turn === null) throw err;
+        await turn;
+        held = true;
+      } finally {
+        // Closing a directory read-only cannot lose data: a failure here must not turn a done append into a rejection.
+        if (dirFd !== null) closeQuietly(ctx.fs, dirFd);
+      }
+    }
   } catch (err) {
     throw failure(ctx, slug, err);
   } finally {
-    // Closing a directory read-only cannot lose data: a failure here must not turn a done append into a rejection.
-    if (dirFd !== null) closeQuietly(ctx.fs, dirFd);
     ctx.activeAppends -= 1;
+    if (held) gate.give(units, done);
   }
   ctx.stats.stepsWritten += numbers.length;
   if (bump !== null) ctx.bumps.add(slug, { ...bump, createdAt: state.createdAt });
@@ -208,10 +255,10 @@ export async function appendSteps(
 
 function readStep(ctx: FsContext, dir: string, step: number, name?: string): RawStep {
   if (name !== undefined) return { step, problem: `non-canonical step name ${name}` };
-  const text = readRegularFileSync(ctx.fs, stepPath(dir, step));
+  const text = readRegularFileSync(ctx.fs, stepPath(dir, step), readLimit(ctx, 'step'));
   ctx.stats.stepsRead += 1;
   if (typeof text === 'string') return { step, text };
-  return { step, problem: text.problem === 'missing' ? 'step vanished while reading' : `step is a ${text.problem}` };
+  return { step, problem: text.problem === 'missing' ? 'step vanished while reading' : `step is ${text.problem}` };
 }
 
 /**
@@ -229,8 +276,10 @@ async function* readInSlices(
   let slice: RawStep[] = [];
   let since = performance.now();
   for (const { step, name } of order) {
+    const read = () => readStep(ctx, dir, step, name);
     try {
-      slice.push(readStep(ctx, dir, step, name));
+      const now = readNow(ctx.descriptors, 1, read);
+      slice.push(now instanceof Promise ? await now : now);
     } catch (err) {
       throw ioError(err, `reading step ${step} of ${slug}`);
     }
@@ -273,12 +322,17 @@ function* ordered(listing: StepListing, descending: boolean, after = 0): Generat
   }
 }
 
+/** listSteps for a reader, holding a descriptor unit. */
+function listToRead(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
+  return holding(ctx.descriptors, 1, true, () => listSteps(ctx, slug));
+}
+
 export async function* stepsNewestFirst(ctx: FsContext, slug: Slug): AsyncGenerator<RawStep[]> {
-  const listing = await listSteps(ctx, slug);
+  const listing = await listToRead(ctx, slug);
   if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, true));
 }
 
 export async function* stepsAfter(ctx: FsContext, slug: Slug, after: number): AsyncGenerator<RawStep[]> {
-  const listing = await listSteps(ctx, slug);
+  const listing = await listToRead(ctx, slug);
   if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, false, after));
 }

@@ -9,20 +9,31 @@ import { toSlug, type Slug } from '../../format/slug.js';
 import { encodeMarker } from '../../format/encode.js';
 import type { Reply } from './client.js';
 import { requestId, toRecord, type RedisContext } from './context.js';
-import { archiveClaimsKey, archiveDirectoryKey, archiveKey, sessionKeys } from './keys.js';
+import { archiveDirectoryKey, archiveKey, archiveRequestKey, pairKeysOf, sessionKeys } from './keys.js';
 import { CLAIM_ARCHIVE, CLAIM_ARCHIVE_NAME, COMPACT, IMPORT_ARCHIVE } from './scripts.js';
 
 export async function compact(ctx: RedisContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
   const keys = sessionKeys(ctx.prefix, slug);
   if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw sessionNotFound(slug);
   const directory = archiveDirectoryKey(ctx.prefix, base);
-  const n = (await ctx.conn.script(CLAIM_ARCHIVE, [directory, archiveClaimsKey(ctx.prefix, base)], [slug, requestId()])) as number;
+  const n = (await ctx.conn.script(
+    CLAIM_ARCHIVE,
+    [directory, archiveRequestKey(ctx.prefix, base, requestId())],
+    [slug, ctx.conn.rememberForMs],
+  )) as number;
   const name = `${base}-${n}`;
   try {
     await ctx.conn.script(
       COMPACT,
-      [keys.meta, keys.steps, keys.state, keys.ids, keys.archives, archiveKey(ctx.prefix, slug, name)],
-      [requestId(), encodeMarker(name, record.archived_at).json, name, ...archiveFields(record)],
+      [
+        keys.meta,
+        keys.steps,
+        keys.state,
+        pairKeysOf(ctx.prefix, slug).requests + requestId(),
+        keys.archives,
+        archiveKey(ctx.prefix, slug, name),
+      ],
+      [ctx.conn.rememberForMs, encodeMarker(name, record.archived_at).json, name, ...archiveFields(record)],
     );
   } catch (err) {
     // Deleted meanwhile: give the claimed name back rather than leave it pointing nowhere.

@@ -1,7 +1,9 @@
 // The connection to Redis, and the one import site of the `redis` package:
 // sending commands (to a client or a Cluster), running the scripts by SHA with
-// a fallback on NOSCRIPT, retrying requests whose reply was lost, waiting for
-// the AOF fsync when asked, and turning failures into StepStoreErrors.
+// a fallback on NOSCRIPT, retrying requests whose reply was lost (a retry is
+// never sent once the retry window has closed, so the scripts need remember a
+// request only for that window, see rememberForMs), waiting for the AOF fsync
+// when asked, and turning failures into StepStoreErrors.
 
 import { createHash } from 'node:crypto';
 import { ClientClosedError, ErrorReply, createClient } from 'redis';
@@ -26,6 +28,13 @@ export interface ConnectionOptions {
 
 /** How long opening a store waits for the server to answer. */
 const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * How much longer than the retry window a request is remembered, at least:
+ * for a retry sent just before the window closed and still on its way to the
+ * server (the network, a server busy for a moment).
+ */
+const REMEMBER_MARGIN_MS = 1_000;
 
 const isCluster = (client: RedisLike) => 'getSlotMaster' in client;
 
@@ -61,6 +70,18 @@ export class Connection {
     this.#options = options;
   }
 
+  /**
+   * How long a write script remembers its request id, so that a retry of it is
+   * answered from memory instead of written again: every retry is sent within
+   * retryForMs of the first attempt (a retry still queued then is aborted, never
+   * sent), so the window plus a margin (retryForMs again, at least 1 s) covers
+   * every execution of one request, whatever other writers do meanwhile.
+   */
+  get rememberForMs(): number {
+    const window = this.#options.retryForMs;
+    return window + Math.max(window, REMEMBER_MARGIN_MS);
+  }
+
   /** A Cluster client: a script may touch one slot only. */
   get clustered(): boolean {
     return isCluster(this.#client);
@@ -68,15 +89,20 @@ export class Connection {
 
   static async open(url: string, options: ConnectionOptions): Promise<Connection> {
     let connected = false;
-    const client = createClient({
-      url,
-      RESP: 2,
-      socket: {
-        connectTimeout: CONNECT_TIMEOUT_MS,
-        // Fail fast when the server is not there at all; once connected, keep reconnecting.
-        reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(20 * 2 ** retries, 500) : cause),
-      },
-    });
+    let client: ReturnType<typeof createClient>;
+    try {
+      client = createClient({
+        url,
+        RESP: 2,
+        socket: {
+          connectTimeout: CONNECT_TIMEOUT_MS,
+          // Fail fast when the server is not there at all; once connected, keep reconnecting.
+          reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(20 * 2 ** retries, 500) : cause),
+        },
+      });
+    } catch (err) {
+      throw new StepStoreError('INVALID_OPTION', `url ${JSON.stringify(url)} is not a Redis URL: ${(err as Error).message}`, { cause: err });
+    }
     client.on('error', () => {
       // Reconnects are automatic; failed commands reject and are retried or reported.
     });
@@ -89,13 +115,20 @@ export class Connection {
     return new Connection(client as unknown as RedisLike, true, options);
   }
 
-  /** Sends one command; `key` routes it on a Cluster. Errors are mapped, never retried. */
-  async send(key: string, args: string[], readonly = false): Promise<Reply> {
+  /**
+   * Sends one command; `key` routes it on a Cluster. Errors are mapped, never
+   * retried. `signal`: give the command up (AbortError) if it is still waiting
+   * to be written (offline) when it fires; once written it is not withdrawn.
+   */
+  async send(key: string, args: string[], readonly = false, signal?: AbortSignal): Promise<Reply> {
     try {
       const client = this.#client as unknown as {
         sendCommand(...a: unknown[]): Promise<Reply>;
       };
-      return isCluster(this.#client) ? await client.sendCommand(key, readonly, args) : await client.sendCommand(args);
+      const options = signal === undefined ? [] : [{ abortSignal: signal }];
+      return isCluster(this.#client)
+        ? await client.sendCommand(key, readonly, args, ...options)
+        : await client.sendCommand(args, ...options);
     } catch (err) {
       throw toStoreError(err);
     }
@@ -103,24 +136,24 @@ export class Connection {
 
   /** Reads retried while the connection is down, up to retryForMs. */
   read(key: string, args: string[]): Promise<Reply> {
-    return this.#retrying(() => this.send(key, args, true));
+    return this.#retrying((signal) => this.send(key, args, true, signal));
   }
 
   /** Runs a script by SHA (loading it on NOSCRIPT); a write, retried after a lost reply. */
   async script(source: string, keys: string[], args: (string | number)[]): Promise<Reply> {
-    const reply = await this.#retrying(() => this.#evalsha(source, keys, args.map(String)));
+    const reply = await this.#retrying((signal) => this.#evalsha(source, keys, args.map(String), signal));
     await this.#waitForAof(keys[0]!);
     return reply;
   }
 
   /** A plain write command (idempotent ones only), retried after a lost reply. */
   async write(key: string, args: string[]): Promise<Reply> {
-    const reply = await this.#retrying(() => this.send(key, args));
+    const reply = await this.#retrying((signal) => this.send(key, args, false, signal));
     await this.#waitForAof(key);
     return reply;
   }
 
-  async #evalsha(source: string, keys: string[], args: string[]): Promise<Reply> {
+  async #evalsha(source: string, keys: string[], args: string[], signal?: AbortSignal): Promise<Reply> {
     let sha = this.#shas.get(source);
     if (sha === undefined) {
       sha = createHash('sha1').update(source).digest('hex');
@@ -128,10 +161,10 @@ export class Connection {
     }
     const tail = [String(keys.length), ...keys, ...args];
     try {
-      return await this.send(keys[0]!, ['EVALSHA', sha, ...tail]);
+      return await this.send(keys[0]!, ['EVALSHA', sha, ...tail], false, signal);
     } catch (err) {
       if (!(err instanceof StepStoreError) || !/NOSCRIPT/.test(String((err.cause as Error)?.message))) throw err;
-      return this.send(keys[0]!, ['EVAL', source, ...tail]);
+      return this.send(keys[0]!, ['EVAL', source, ...tail], false, signal);
     }
   }
 
@@ -142,11 +175,17 @@ export class Connection {
     if (local !== 1) throw new StepStoreError('IO_ERROR', 'WAITAOF: the write was not fsynced to the AOF in time');
   }
 
-  async #retrying<T>(attempt: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `attempt` until it succeeds, fails for good or retryForMs has passed.
+   * The first attempt may wait for the connection as long as it takes; a
+   * retry gets a signal that aborts it if it is still unsent at the deadline,
+   * so no execution of one request comes later than the window allows.
+   */
+  async #retrying<T>(attempt: (signal?: AbortSignal) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#options.retryForMs;
-    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    for (let delay = 20, first = true; ; delay = Math.min(delay * 2, 500), first = false) {
       try {
-        return await attempt();
+        return await attempt(first ? undefined : AbortSignal.timeout(Math.max(1, deadline - Date.now())));
       } catch (err) {
         const cause = err instanceof StepStoreError ? err.cause : err;
         if (err instanceof StepStoreError && err.code !== 'IO_ERROR') throw err;

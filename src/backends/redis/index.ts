@@ -33,6 +33,10 @@ export class RedisBackend implements Backend {
     return sessions.listSessions(this.#ctx, namePrefix);
   }
 
+  identity(slug: Slug): Promise<string | null> {
+    return meta.identity(this.#ctx, slug);
+  }
+
   readMeta(slug: Slug): Promise<ConversationMeta | null> {
     return meta.readMeta(this.#ctx, slug);
   }

@@ -3,19 +3,24 @@
 // pair's hash tag, so the operations on a session touch one Cluster slot:
 //   P{agent_sender}:seq                 next session seq (INCR)
 //   P{agent_sender}:sessions            ZSET seq -> seq, for find latest
-//   P{agent_sender}:creates|deletes     ZSETs of recent request ids (retries)
+//   P{agent_sender}:deleted             HASH seq -> created_at (JSON, as in meta) of each deleted session
+//   P{agent_sender}:r:<request id>      STRING result of a create, append, compact or delete, with a
+//                                       TTL of its writer's retry window and a margin (retries)
 //   P{agent_sender}:s:<seq>:meta        HASH ConversationMeta (+ `extra`: unknown fields as JSON)
 //   P{agent_sender}:s:<seq>:steps       LIST of step JSON; step n is index n-1
 //   P{agent_sender}:s:<seq>:state       HASH boundary (last compact step), updated_ms
-//   P{agent_sender}:s:<seq>:ids         ZSET of recent append ids -> first step
 //   P{agent_sender}:s:<seq>:archives    SET of archive names the session owns
 //   P{agent_sender}:a:<archive>         HASH owner, archived_at, content
 //   P{arc:<base>}                       HASH next -> highest n, <n> -> owner handle
-//   P{arc:<base>}:claims                ZSET of recent claim request ids -> n (retries)
+//   P{arc:<base>}:r:<request id>        STRING n claimed by a request, with a TTL as above
 //   P{index}:sessions                   ZSET handle -> updated_at (ms), for list; kept by the
 //                                       scripts on a standalone server, after them on a Cluster
+// Left by earlier versions, which remembered the last 1,024 request ids by
+// count: P{agent_sender}:creates|deletes, P{arc:<base>}:claims (ZSETs no longer
+// read or written) and P{agent_sender}:s:<seq>:ids (removed with its session).
 // Names inside keys are slugs, which hold only letters, digits and `-`, so no
-// name can reach another's keys or a glob; the prefix must not hold `{` or `}`.
+// name can reach another's keys or a glob; request ids hold only letters,
+// digits, `-` and `_`; the prefix must not hold `{` or `}`.
 
 import { seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 
@@ -23,15 +28,18 @@ export interface SessionKeys {
   meta: string;
   steps: string;
   state: string;
-  ids: string;
+  /** Left by earlier versions (recent append ids); deleted with the session. */
+  legacyIds: string;
   archives: string;
 }
 
 export interface PairKeys {
   seq: string;
   sessions: string;
-  creates: string;
-  deletes: string;
+  /** HASH seq -> created_at of the pair's deleted sessions. */
+  deleted: string;
+  /** `P{pair}:r:`: the key remembering a write request is this + its id. */
+  requests: string;
   /** `P{pair}:s:`: a session's keys are this + `<seq>:<part>`. */
   sessionBase: string;
   /** `P{pair}:a:`: an archive's key is this + its name. */
@@ -48,8 +56,8 @@ export function pairKeys(prefix: string, pair: SessionPrefix | string): PairKeys
   return {
     seq: `${tag}:seq`,
     sessions: `${tag}:sessions`,
-    creates: `${tag}:creates`,
-    deletes: `${tag}:deletes`,
+    deleted: `${tag}:deleted`,
+    requests: `${tag}:r:`,
     sessionBase: `${tag}:s:`,
     archiveBase: `${tag}:a:`,
   };
@@ -61,7 +69,7 @@ export function pairKeysOf(prefix: string, slug: Slug): PairKeys {
 
 export function sessionKeys(prefix: string, slug: Slug): SessionKeys {
   const base = `${pairKeysOf(prefix, slug).sessionBase}${seqOf(slug)}:`;
-  return { meta: `${base}meta`, steps: `${base}steps`, state: `${base}state`, ids: `${base}ids`, archives: `${base}archives` };
+  return { meta: `${base}meta`, steps: `${base}steps`, state: `${base}state`, legacyIds: `${base}ids`, archives: `${base}archives` };
 }
 
 export function archiveKey(prefix: string, owner: Slug, name: string): string {
@@ -72,8 +80,9 @@ export function archiveDirectoryKey(prefix: string, base: string): string {
   return `${prefix}{arc:${base}}`;
 }
 
-export function archiveClaimsKey(prefix: string, base: string): string {
-  return `${prefix}{arc:${base}}:claims`;
+/** The key remembering the claim request `id` in the base's directory (its slot). */
+export function archiveRequestKey(prefix: string, base: string, id: string): string {
+  return `${archiveDirectoryKey(prefix, base)}:r:${id}`;
 }
 
 export function indexKey(prefix: string): string {
@@ -92,7 +101,7 @@ export function slugOfMetaKey(prefix: string, key: string): string | null {
   return match === null ? null : `${match[1]}_${match[2]}`;
 }
 
-/** The base of an archive directory key `P{arc:<base>}`, or null (also for its `:claims` key). */
+/** The base of an archive directory key `P{arc:<base>}`, or null (also for its `:r:<id>` and legacy `:claims` keys). */
 export function baseOfDirectoryKey(prefix: string, key: string): string | null {
   if (!key.startsWith(prefix)) return null;
   const match = /^\{arc:([^{}]+)\}$/.exec(key.slice(prefix.length));

@@ -8,6 +8,13 @@ import { indexAfter, indexKeys, metaFields, metaFromHash, updatedMs, type RedisC
 import { sessionKeys } from './keys.js';
 import { WRITE_META } from './scripts.js';
 
+/** A session's created_at as stored (a seq is never reused, so it tells an imported session of the same handle apart). */
+export async function identity(ctx: RedisContext, slug: Slug): Promise<string | null> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const createdAt = await ctx.conn.read(keys.meta, ['HGET', keys.meta, 'created_at']);
+  return createdAt === null ? null : String(createdAt);
+}
+
 export async function readMeta(ctx: RedisContext, slug: Slug): Promise<ConversationMeta | null> {
   const keys = sessionKeys(ctx.prefix, slug);
   return metaFromHash(await ctx.conn.read(keys.meta, ['HGETALL', keys.meta]));

@@ -3,7 +3,9 @@
 // of SCAN, never on a hot path) re-indexes sessions missing from the indexes,
 // drops index entries of sessions gone, recomputes message_count (after
 // updateMeta set it by hand), removes archives whose owner is gone, and
-// reports dangling markers.
+// reports dangling markers. The records of deleted sessions (`:deleted`) are
+// kept on purpose and the request keys (`:r:<id>`) expire by themselves: it
+// leaves both alone (neither matches a meta key, nor a directory key).
 
 import { checkSteps, emptyReport } from '../../format/repair.js';
 import { seqOf, toSlug, type Slug } from '../../format/slug.js';

@@ -1,10 +1,14 @@
 // Sessions in Redis: creation by one script per pair (seq claim and meta
 // together), lookups through the pair's seq index, listing through the global
-// index, deletion of a session with its own archives in one script.
+// index, deletion of a session with its own archives in one script, which
+// records the deleted seq with its created_at so that an import brings the
+// handle back only as the same conversation.
 
 import type { StoredSession } from '../../backend.js';
 import { archiveNumber } from '../../format/archive.js';
 import { seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
+import { StepStoreError } from '../../errors.js';
+import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
 import type { Reply } from './client.js';
 import { indexAfter, indexKeys, metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
@@ -18,8 +22,8 @@ export async function createSession(ctx: RedisContext, prefix: SessionPrefix, me
   const pair = pairKeys(ctx.prefix, prefix);
   const seq = (await ctx.conn.script(
     CREATE,
-    [pair.seq, pair.sessions, pair.creates, ...indexKeys(ctx)],
-    [pair.sessionBase, requestId(), updatedMs(meta), prefix, ...metaFields(meta)],
+    [pair.seq, pair.sessions, pair.requests + requestId(), pair.deleted, ...indexKeys(ctx)],
+    [pair.sessionBase, ctx.conn.rememberForMs, updatedMs(meta), prefix, ...metaFields(meta)],
   )) as number;
   const slug = slugOf(prefix, seq);
   ctx.stats.metaWrites += 1;
@@ -79,8 +83,18 @@ export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: 
   const pair = pairKeysOf(ctx.prefix, slug);
   const removed = (await ctx.conn.script(
     DELETE,
-    [keys.meta, keys.steps, keys.state, keys.ids, keys.archives, pair.sessions, pair.deletes, ...indexKeys(ctx)],
-    [requestId(), seqOf(slug), pair.archiveBase, slug],
+    [
+      keys.meta,
+      keys.steps,
+      keys.state,
+      keys.legacyIds,
+      keys.archives,
+      pair.sessions,
+      pair.requests + requestId(),
+      pair.deleted,
+      ...indexKeys(ctx),
+    ],
+    [ctx.conn.rememberForMs, seqOf(slug), pair.archiveBase, slug],
   )) as Reply[] | null;
   if (removed === null) return false;
   const directory = archiveDirectoryKey(ctx.prefix, archiveBase);
@@ -90,16 +104,48 @@ export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: 
   return true;
 }
 
+/** The created_at a deleted-session record holds (JSON-encoded, as in meta), or null when unknown. */
+function recordedCreatedAt(recorded: string): string | null {
+  try {
+    const value: unknown = JSON.parse(recorded);
+    return typeof value === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Rounds of "deleted as the same instant, spelled otherwise" tolerated while others delete and import the same handle. */
+const IMPORT_ROUNDS = 8;
+
+/**
+ * Creates exactly `slug`; an existing session is returned untouched. CONFLICT
+ * when `slug` was deleted as another conversation (another created_at, or
+ * none recorded): a handle never names a second one. The script compares
+ * strings; when the recorded created_at is another spelling of the import's
+ * instant (`Z` / `+00:00`, more digits), it runs again accepting exactly that
+ * recorded string, so a record changed in between is seen, never overruled.
+ */
 export async function importSession(ctx: RedisContext, slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null> {
   const keys = sessionKeys(ctx.prefix, slug);
   const pair = pairKeysOf(ctx.prefix, slug);
-  const existing = await ctx.conn.script(
-    IMPORT_SESSION,
-    [pair.seq, pair.sessions, keys.meta, keys.state, ...indexKeys(ctx)],
-    [seqOf(slug), updatedMs(meta), slug, ...metaFields(meta)],
-  );
-  if (existing !== null) return metaFromHash(existing);
-  ctx.stats.metaWrites += 1;
-  await indexAfter(ctx, 'ZADD', String(updatedMs(meta)), slug);
-  return null;
+  const fields = metaFields(meta);
+  let accepted = JSON.stringify(meta.created_at);
+  for (let round = 0; round < IMPORT_ROUNDS; round++) {
+    const reply = await ctx.conn.script(
+      IMPORT_SESSION,
+      [pair.seq, pair.sessions, keys.meta, keys.state, pair.deleted, ...indexKeys(ctx)],
+      [seqOf(slug), updatedMs(meta), slug, accepted, ...fields],
+    );
+    if (typeof reply === 'string') {
+      const recorded = recordedCreatedAt(reply);
+      if (recorded === null || !sameInstant(recorded, meta.created_at)) break;
+      accepted = reply;
+      continue;
+    }
+    if (reply !== null) return metaFromHash(reply);
+    ctx.stats.metaWrites += 1;
+    await indexAfter(ctx, 'ZADD', String(updatedMs(meta)), slug);
+    return null;
+  }
+  throw new StepStoreError('CONFLICT', `${slug} was deleted, and a handle never names another conversation`);
 }

@@ -10,7 +10,7 @@ import type { EncodedStep } from '../../format/encode.js';
 import { sessionNotFound } from '../../errors.js';
 import type { Reply } from './client.js';
 import { indexAfter, indexKeys, requestId, type RedisContext } from './context.js';
-import { sessionKeys } from './keys.js';
+import { pairKeysOf, sessionKeys } from './keys.js';
 import { APPEND } from './scripts.js';
 
 const READ_CHUNK = 512;
@@ -30,8 +30,8 @@ export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedS
   // One script for the whole batch: it lands whole or not at all.
   const first = (await ctx.conn.script(
     APPEND,
-    [keys.meta, keys.steps, keys.state, keys.ids, ...indexKeys(ctx)],
-    [requestId(), kinds, messages, at, ms, slug, ...steps.map((step) => step.json)],
+    [keys.meta, keys.steps, keys.state, pairKeysOf(ctx.prefix, slug).requests + requestId(), ...indexKeys(ctx)],
+    [ctx.conn.rememberForMs, kinds, messages, at, ms, slug, ...steps.map((step) => step.json)],
   )) as number;
   const numbers = steps.map((_, i) => first + i);
   if (bump !== null) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);

@@ -352,6 +352,10 @@ export class CrashFs implements FsLayer {
     return fs.lstatSync(p);
   }
 
+  fstatSync(fd: number): fs.Stats {
+    return fs.fstatSync(fd);
+  }
+
   readdirSync(p: string): string[] {
     return fs.readdirSync(p);
   }
@@ -364,8 +368,8 @@ export class CrashFs implements FsLayer {
     return fs.promises.readdir(p, { withFileTypes: true });
   }
 
-  readFileSync(p: string, flags: number): string {
-    return fs.readFileSync(p, { encoding: 'utf8', flag: flags as unknown as string });
+  readSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number {
+    return fs.readSync(fd, buffer, offset, length, position);
   }
 
   async replaceFile(p: string, data: Buffer): Promise<void> {

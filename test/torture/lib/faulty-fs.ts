@@ -51,9 +51,9 @@ const { O_CREAT, O_EXCL, O_WRONLY } = fs.constants;
 
 const PATH_CALLS = new Set<CallName>([
   'openSync', 'linkSync', 'unlinkSync', 'renameSync', 'mkdirSync', 'chmodSync', 'lstatSync',
-  'readdirSync', 'readdir', 'readdirTyped', 'readFileSync', 'replaceFile', 'removeTree', 'ensureDir',
+  'readdirSync', 'readdir', 'readdirTyped', 'replaceFile', 'removeTree', 'ensureDir',
 ]);
-const OPENS_FD = new Set<CallName>(['openSync', 'readdirSync', 'readdir', 'readdirTyped', 'readFileSync', 'replaceFile', 'removeTree', 'ensureDir']);
+const OPENS_FD = new Set<CallName>(['openSync', 'readdirSync', 'readdir', 'readdirTyped', 'replaceFile', 'removeTree', 'ensureDir']);
 const ALLOCATES = new Set<CallName>([
   'writeSync', 'fsyncSync', 'fdatasyncSync', 'fsync', 'fdatasync', 'linkSync', 'renameSync', 'mkdirSync', 'replaceFile', 'ensureDir',
 ]);
@@ -250,6 +250,10 @@ export class FaultyFs implements FsLayer {
     return this.#sync('lstatSync', path, () => this.base.lstatSync(path));
   }
 
+  fstatSync(fd: number): fs.Stats {
+    return this.#sync('fstatSync', this.pathOf(fd), () => this.base.fstatSync(fd));
+  }
+
   readdirSync(path: string): string[] {
     return this.#sync('readdirSync', path, () => this.base.readdirSync(path));
   }
@@ -262,8 +266,8 @@ export class FaultyFs implements FsLayer {
     return this.#async('readdirTyped', path, () => this.base.readdirTyped(path));
   }
 
-  readFileSync(path: string, flags: number): string {
-    return this.#sync('readFileSync', path, () => this.base.readFileSync(path, flags));
+  readSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number {
+    return this.#sync('readSync', this.pathOf(fd), () => this.base.readSync(fd, buffer, offset, length, position));
   }
 
   replaceFile(path: string, data: Buffer): Promise<void> {
