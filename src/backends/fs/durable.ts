@@ -156,10 +156,16 @@ export function unlinkQuietly(io: FsLayer, path: string): void {
 /** Why a path could not be read as a regular file, as it reads after "is": "step is a symlink". */
 export type ReadProblem = { problem: 'missing' | 'a symlink' | 'not a regular file' | `${number} bytes, over the limit of ${number}` };
 
+/** Most files (steps, metas) fit here: read in one call, with no fstat. */
+const SMALL_READ = 64 * 1024;
+const smallBuffer = Buffer.allocUnsafe(SMALL_READ);
+
 /**
  * Reads a regular file of at most `maxBytes` without following a symlink or
- * blocking on a FIFO: it is opened, checked with fstat, and only then read,
- * so a socket, a device or a huge (or sparse) file is reported, never read.
+ * blocking on a FIFO. A small file is read in one call into a shared buffer,
+ * so no more than SMALL_READ bytes are ever read before the file is known; one
+ * that fills it, or reads empty, is checked with fstat first, so a socket, a
+ * FIFO, a device or a huge (or sparse) file is reported, never read whole.
  * Returns the text, or the problem; other errors (EIO, EACCES) are thrown.
  */
 export function readRegularFileSync(io: FsLayer, path: string, maxBytes: number): string | ReadProblem {
@@ -175,6 +181,18 @@ export function readRegularFileSync(io: FsLayer, path: string, maxBytes: number)
     throw err;
   }
   try {
+    let first: number;
+    try {
+      first = io.readSync(fd, smallBuffer, 0, SMALL_READ, 0);
+    } catch (err) {
+      // EISDIR: a directory; ESPIPE or EAGAIN: a FIFO.
+      const code = errnoOf(err);
+      if (code === 'EISDIR' || code === 'ESPIPE' || code === 'EAGAIN') return { problem: 'not a regular file' };
+      throw err;
+    }
+    if (first > 0 && first < SMALL_READ) {
+      return first > maxBytes ? { problem: `${first} bytes, over the limit of ${maxBytes}` } : smallBuffer.toString('utf8', 0, first);
+    }
     const stat = io.fstatSync(fd);
     if (!stat.isFile()) return { problem: 'not a regular file' };
     if (stat.size > maxBytes) return { problem: `${stat.size} bytes, over the limit of ${maxBytes}` };
