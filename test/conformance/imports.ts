@@ -68,6 +68,14 @@ export function importTests(harness: Harness): void {
       }
       expect(await store.importSession('crab_bob_9007199254740991', { ...META, agent: 'crab', created_by: 'bob' })).toBe(true);
       expect((await store.listSessions()).map((s) => s.handle)).toEqual(['crab_bob_9007199254740991']);
+      // With the highest seq taken there is no next one: refused, never a handle the store would reject.
+      await expectCode(store.createSession('crab', 'bob'), 'CONFLICT');
+      // Seqs of 15 and 16 digits stay exact through create, load and append.
+      expect(await store.importSession('crab_eve_123456789012345', { ...META, agent: 'crab', created_by: 'eve' })).toBe(true);
+      const next = await store.createSession('crab', 'eve');
+      expect(next).toBe('crab_eve_123456789012346');
+      expect(await store.appendMessages(next, [userMessage('big seq')])).toEqual([1]);
+      expect((await store.loadSession(next))!.history).toEqual([userMessage('big seq')]);
     });
 
     it('importSession refuses a bad handle or meta and writes nothing', async () => {

@@ -86,6 +86,7 @@ export class BumpQueue {
    * them. Returns them, for `restore` should that fail.
    */
   async settle(slug: Slug): Promise<PendingBump | undefined> {
+    this.#failingSince.delete(slug);
     let taken: PendingBump | undefined;
     for (;;) {
       const pending = this.#pending.get(slug);
@@ -174,6 +175,7 @@ export class BumpQueue {
         this.#logger.warn(`meta bump of ${slug} not written: ${why}`, { session: slug });
         // A session gone or unreadable will not become countable by retrying.
         if (!closing && !isStepStoreError(err, 'CORRUPT_META') && !isStepStoreError(err, 'SESSION_NOT_FOUND')) putBack(RETRY_DELAY_MS, why);
+        else this.#failingSince.delete(slug);
       },
     );
     await entry.done;

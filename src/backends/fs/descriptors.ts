@@ -7,8 +7,8 @@
 // shrinks to what the store holds then, and the operation, having given back
 // everything it took, waits until another operation of this store releases
 // what it held, then runs again; with nothing of this store to wait for, it
-// fails at once. Every wait is bounded: waiters fail with IO_ERROR once no
-// operation of the store has finished for STALL_MS.
+// fails at once. Every wait after a shortage is bounded: waiters fail with
+// IO_ERROR once no operation of the store has finished for STALL_MS.
 
 import { StepStoreError } from '../../errors.js';
 
@@ -134,8 +134,10 @@ export class DescriptorGate {
     }
   }
 
+  /** Only after a shortage: a full budget alone means long operations are running, not that descriptors ran out. */
   #watch(): void {
-    if (this.#watchdog === null && (this.#queue.length > 0 || this.#parked.length > 0)) this.#arm(this.#finished);
+    const short = this.#limit < MAX_DESCRIPTORS || this.#parked.length > 0;
+    if (this.#watchdog === null && short && (this.#queue.length > 0 || this.#parked.length > 0)) this.#arm(this.#finished);
   }
 
   #arm(seen: number): void {

@@ -122,6 +122,11 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
     if (existing !== null) return existing;
     if (kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'dir') throw ioError(err, `importing session ${slug}`);
   }
+  // Deleted by another process since the check above (its mark comes before its rename): give the name up.
+  if ((await deletedAs(ctx, slug)).length > deleted.length) {
+    await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+    throw new StepStoreError('CONFLICT', `${slug} was deleted, and a handle never names another conversation`);
+  }
   await finishCreate(ctx, slug, meta);
   return null;
 }

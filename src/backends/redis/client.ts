@@ -208,5 +208,6 @@ export function toStoreError(err: unknown): StepStoreError {
   const message = err instanceof Error ? err.message : String(err);
   const notFound = /STEPSTORE_NOTFOUND (\S+)/.exec(message);
   if (notFound !== null) return sessionNotFound(notFound[1]!);
+  if (message.includes('STEPSTORE_NOSEQ')) return new StepStoreError('CONFLICT', 'no seq is left for this pair: the highest one is taken');
   return new StepStoreError('IO_ERROR', `Redis: ${message}`, { cause: err });
 }

@@ -38,17 +38,22 @@ end
 export const CREATE = `${REMEMBER}
 local done = recall(KEYS[3])
 if done then return done end
+-- Seqs are formatted with %d: Lua's own number-to-string turns 10^14 and more into 1e+14 notation.
+-- Past 2^53 - 1 a seq could not be told from its neighbours: there is none left.
 local seq = redis.call('INCR', KEYS[1])
+local id = string.format('%d', seq)
 -- A seq is never reused; should the counter ever lag a session or a deleted one, skip past it.
-while redis.call('EXISTS', ARGV[1] .. seq .. ':meta') == 1 or redis.call('HGET', KEYS[4], seq) do
+while seq <= 9007199254740991 and (redis.call('EXISTS', ARGV[1] .. id .. ':meta') == 1 or redis.call('HGET', KEYS[4], id)) do
   seq = redis.call('INCR', KEYS[1])
+  id = string.format('%d', seq)
 end
-local base = ARGV[1] .. seq .. ':'
+if seq > 9007199254740991 then return redis.error_reply('STEPSTORE_NOSEQ') end
+local base = ARGV[1] .. id .. ':'
 redis.call('HSET', base .. 'meta', unpack(ARGV, 5))
 redis.call('HSET', base .. 'state', 'boundary', 0, 'updated_ms', ARGV[3])
-redis.call('ZADD', KEYS[2], seq, seq)
-if KEYS[5] then redis.call('ZADD', KEYS[5], ARGV[3], ARGV[4] .. seq) end
-remember(KEYS[3], seq, ARGV[2])
+redis.call('ZADD', KEYS[2], id, id)
+if KEYS[5] then redis.call('ZADD', KEYS[5], ARGV[3], ARGV[4] .. id) end
+remember(KEYS[3], id, ARGV[2])
 return seq
 `;
 
