@@ -38,6 +38,11 @@ export function sessionNotFound(handle: string): StepStoreError {
   return new StepStoreError('SESSION_NOT_FOUND', `no session ${handle}`);
 }
 
+/** A handle whose session was deleted, asked to name another conversation (importSession). */
+export function handleDeleted(handle: string): StepStoreError {
+  return new StepStoreError('CONFLICT', `${handle} was deleted, and a handle never names another conversation`);
+}
+
 export function invalidOption(message: string): StepStoreError {
   return new StepStoreError('INVALID_OPTION', message);
 }

@@ -90,11 +90,10 @@ export function sameIdentity(a: ConversationMeta, b: ConversationMeta): boolean 
 }
 
 /**
- * Checks a caller's replacement meta against the stored one: identity fields
- * must not change, types must be right (INVALID_ENTRY otherwise).
+ * Checks a caller's replacement meta, already through checkMeta, against the
+ * stored one: identity fields must not change (INVALID_ENTRY otherwise).
  */
-export function checkMetaUpdate(current: ConversationMeta, next: unknown): ConversationMeta {
-  const meta = checkMeta(next);
+export function checkMetaUpdate(current: ConversationMeta, meta: ConversationMeta): ConversationMeta {
   if (meta.agent !== current.agent) throw invalidMeta('"agent" cannot change');
   if (meta.created_by !== current.created_by) throw invalidMeta('"created_by" cannot change');
   if (!sameInstant(meta.created_at, current.created_at)) throw invalidMeta('"created_at" cannot change');

@@ -53,8 +53,7 @@ export function createdAtOf(ctx: FsContext, slug: Slug): string | null {
 }
 
 export async function readMeta(ctx: FsContext, slug: Slug): Promise<ConversationMeta | null> {
-  const now = readNow(ctx.descriptors, 1, () => readDiskMeta(ctx, slug));
-  const disk = now instanceof Promise ? await now : now;
+  const disk = await readNow(ctx.descriptors, 1, () => readDiskMeta(ctx, slug));
   return disk === null ? null : ctx.bumps.applyTo(slug, disk);
 }
 

@@ -7,7 +7,7 @@
 import type { Dirent } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { StoredSession } from '../../backend.js';
-import { StepStoreError, ioError } from '../../errors.js';
+import { StepStoreError, handleDeleted, ioError } from '../../errors.js';
 import { prefixOf, seqAfterPrefix, seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
@@ -112,7 +112,7 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
 export async function importSession(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null> {
   const deleted = await deletedAs(ctx, slug);
   if (deleted.length > 0 && !deleted.some((createdAt) => createdAt !== '' && sameInstant(createdAt, meta.created_at))) {
-    throw new StepStoreError('CONFLICT', `${slug} was deleted, and a handle never names another conversation`);
+    throw handleDeleted(slug);
   }
   try {
     ctx.fs.mkdirSync(sessionDir(ctx.root, slug), DIR_MODE);
@@ -125,7 +125,7 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
   // Deleted by another process since the check above (its mark comes before its rename): give the name up.
   if ((await deletedAs(ctx, slug)).length > deleted.length) {
     await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
-    throw new StepStoreError('CONFLICT', `${slug} was deleted, and a handle never names another conversation`);
+    throw handleDeleted(slug);
   }
   await finishCreate(ctx, slug, meta);
   return null;

@@ -7,7 +7,7 @@
 import type { StoredSession } from '../../backend.js';
 import { archiveNumber } from '../../format/archive.js';
 import { seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
-import { StepStoreError } from '../../errors.js';
+import { handleDeleted } from '../../errors.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
 import type { Reply } from './client.js';
@@ -147,5 +147,5 @@ export async function importSession(ctx: RedisContext, slug: Slug, meta: Convers
     await indexAfter(ctx, 'ZADD', String(updatedMs(meta)), slug);
     return null;
   }
-  throw new StepStoreError('CONFLICT', `${slug} was deleted, and a handle never names another conversation`);
+  throw handleDeleted(slug);
 }
