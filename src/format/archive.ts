@@ -3,7 +3,7 @@
 // can share an archive base (`crab-tg_1_1` and `crab_tg-1_1`).
 
 import { isPlainObject } from './json.js';
-import { parseSeq, senderSlug, type Slug } from './slug.js';
+import { archiveBaseOf, parseSeq, type Slug } from './slug.js';
 import { sameInstant } from './time.js';
 
 export interface ArchiveRecord {
@@ -15,8 +15,9 @@ export interface ArchiveRecord {
   content: string;
 }
 
+/** `senderSlug(slug)`, cut only where `{base}-{n}` could pass 255 bytes (see archiveBaseOf). */
 export function archiveBase(slug: Slug): string {
-  return senderSlug(slug);
+  return archiveBaseOf(slug);
 }
 
 /** `n` when `name` is `{base}-{n}` with canonical decimal n, else null. */

@@ -6,7 +6,7 @@
 // Callers pass validated slugs and archive names only.
 
 import path from 'node:path';
-import { parseSeq, seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
+import { MAX_NAME_BYTES, parseSeq, seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 
 export const META_FILE = 'meta';
 /** Held while one process rewrites a session's meta (read, bump, replace). */
@@ -152,7 +152,11 @@ export function trashDir(root: string): string {
   return path.join(root, STORE_DIR, 'trash');
 }
 
+/** `<slug>-<pid>-<n>`, the slug's tail cut off when the name would pass 255 bytes (handles may take all 255). */
 export function trashPath(root: string, slug: Slug): string {
   tempCounter += 1;
-  return path.join(root, STORE_DIR, 'trash', `${slug}-${process.pid}-${tempCounter}`);
+  const suffix = `-${process.pid}-${tempCounter}`;
+  // A code point cut in two decodes as U+FFFD, which no slug holds: drop it.
+  const head = Buffer.from(slug).subarray(0, MAX_NAME_BYTES - suffix.length).toString('utf8').replace(/\uFFFD+$/, '');
+  return path.join(root, STORE_DIR, 'trash', `${head}${suffix}`);
 }

@@ -22,7 +22,7 @@
 // name can reach another's keys or a glob; request ids hold only letters,
 // digits, `-` and `_`; the prefix must not hold `{` or `}`.
 
-import { seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
+import { prefixOf, seqOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 
 export interface SessionKeys {
   meta: string;
@@ -46,13 +46,13 @@ export interface PairKeys {
   archiveBase: string;
 }
 
-/** The pair a session belongs to: its handle without `_<seq>`. */
-function pairOf(slug: Slug): string {
-  return slug.slice(0, slug.lastIndexOf('_'));
-}
-
-export function pairKeys(prefix: string, pair: SessionPrefix | string): PairKeys {
-  const tag = `${prefix}{${pair.endsWith('_') ? pair.slice(0, -1) : pair}}`;
+/**
+ * The keys of the pair whose session prefix (`{agent}_{sender}_`) is `pair`;
+ * the hash tag is the prefix without its last `_`. Either slug may be empty
+ * (`crab__` -> `{crab_}`, `__` -> `{_}`), so the tag is never empty.
+ */
+export function pairKeys(prefix: string, pair: SessionPrefix): PairKeys {
+  const tag = `${prefix}{${pair.slice(0, -1)}}`;
   return {
     seq: `${tag}:seq`,
     sessions: `${tag}:sessions`,
@@ -64,7 +64,7 @@ export function pairKeys(prefix: string, pair: SessionPrefix | string): PairKeys
 }
 
 export function pairKeysOf(prefix: string, slug: Slug): PairKeys {
-  return pairKeys(prefix, pairOf(slug));
+  return pairKeys(prefix, prefixOf(slug));
 }
 
 export function sessionKeys(prefix: string, slug: Slug): SessionKeys {
