@@ -1,9 +1,10 @@
 // What repair() decides the same way on every backend: the empty report, and
-// the walk over a session's steps that counts its history entries and finds
-// unreadable steps and markers naming missing archives.
+// the walk over a session's steps that computes message_count by crabtalk's
+// rule and finds unreadable steps and markers naming missing archives.
 
 import type { RawStep } from './records.js';
-import type { RepairReport } from '../types.js';
+import type { MessageMode, RepairReport } from '../types.js';
+import { countAfter } from './bump.js';
 import { classifyStep } from './step-line.js';
 
 export function emptyReport(dryRun: boolean): RepairReport {
@@ -19,35 +20,34 @@ export function emptyReport(dryRun: boolean): RepairReport {
     corruptMetas: [],
     orphanArchivesRemoved: [],
     corruptArchives: [],
-    modesFixed: [],
+    looseModes: [],
     indexEntriesFixed: [],
   };
 }
 
 /**
  * Reads every step of `handle` (oldest first): records unreadable ones and
- * compact markers whose archive is missing in `report`, calls `onReadable`
- * for the others, and returns how many history entries there are (the true
- * message_count).
+ * compact markers whose archive is missing in `report`, and returns the true
+ * message_count (countAfter over the readable steps: every step has to be
+ * read for those checks anyway, so the count costs no read of its own).
  */
 export async function checkSteps(
   handle: string,
   steps: AsyncIterable<RawStep[]>,
   archiveExists: (name: string) => Promise<boolean>,
   report: RepairReport,
-  onReadable: (step: number) => void = () => undefined,
+  mode: MessageMode,
 ): Promise<number> {
-  let messages = 0;
+  let count = 0;
   const known = new Map<string, boolean>();
   for await (const slice of steps) {
     for (const raw of slice) {
-      const classified = 'problem' in raw ? { kind: null, reason: raw.problem } : classifyStep(raw.text);
+      const classified = 'problem' in raw ? { kind: null, reason: raw.problem } : classifyStep(raw.text, mode);
       if (classified.kind === null) {
         report.unreadableSteps.push({ handle, step: raw.step, reason: classified.reason });
         continue;
       }
-      onReadable(raw.step);
-      if (classified.kind === 'entry') messages += 1;
+      count = countAfter(count, classified.kind);
       if (classified.kind === 'compact') {
         const archive = (classified.line as { archive_name: string }).archive_name;
         if (!known.has(archive)) known.set(archive, await archiveExists(archive));
@@ -55,5 +55,5 @@ export async function checkSteps(
       }
     }
   }
-  return messages;
+  return count;
 }

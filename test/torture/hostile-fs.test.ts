@@ -16,9 +16,10 @@ import { nodeFs } from '../../src/backends/fs/durable.js';
 import { dropDir, scratchDir, snapshotTree, treeObject } from './lib/scratch.js';
 import { codeOf } from '../helpers/codes.js';
 import { report } from './summary.js';
+import { doneEvent, userMessage } from '../conformance/fixture.js';
 
 const quiet = { warn() {} };
-const msg = (content: string) => ({ message: { role: 'user', content } });
+const msg = userMessage;
 
 let base: string;
 let root: string;
@@ -145,7 +146,7 @@ describe('6. hostile filesystem', () => {
       const codes = [
         await codeOf(store.readSteps(h)),
         await codeOf(store.appendMessages(h, [msg('through the link')])),
-        await codeOf(store.appendEvents(h, [{ event: 'done' }])),
+        await codeOf(store.appendEvents(h, [doneEvent()])),
         await codeOf(store.compact(h, 'summary')),
         await codeOf(store.updateMeta(h, meta)),
       ];
@@ -290,8 +291,10 @@ describe('6. hostile filesystem', () => {
 
   describe('unsafe roots', () => {
     for (const mode of [0o770, 0o707, 0o777, 0o720, 0o702, 0o1777]) {
-      it(`a root with mode ${mode.toString(8)} (writable by group or others) is refused UNSAFE_ROOT, naming the root`, async () => {
+      it(`a root with mode ${mode.toString(8)} (writable by others, or by a group that is not the owner's own) is refused UNSAFE_ROOT, naming the root`, async () => {
         fs.mkdirSync(root);
+        // Group "daemon" (gid 1) is nobody's private group: a group-writable root in it is a real risk.
+        fs.chownSync(root, process.getuid!(), 1);
         fs.chmodSync(root, mode);
         tally.planted += 1;
         const err = await openStore({ dir: root, logger: quiet }).then(
@@ -354,7 +357,7 @@ describe('6. hostile filesystem', () => {
           const h = await store.createSession('crab', 'tg:1');
           await store.appendMessages(h, [msg('one')]);
           await store.appendMessages(h, [msg('two'), msg('three')]);
-          await store.appendEvents(h, [{ event: 'done' }]);
+          await store.appendEvents(h, [doneEvent()]);
           await store.compact(h, 'summary');
           const meta = (await store.loadSession(h))!.meta;
           await store.updateMeta(h, { ...meta, title: 'titled' });
@@ -365,7 +368,7 @@ describe('6. hostile filesystem', () => {
           await store.importArchive('imported-1', { owner: 'crab_imported_1', content: 'x' });
           await store.close();
           const repaired = await open();
-          expect((await repaired.repair()).modesFixed).toEqual([]);
+          expect((await repaired.repair()).looseModes).toEqual([]);
           for (const [rel, entry] of snapshotTree(root)) {
             tally.modesChecked += 1;
             const shown = `${rel || '(root)'} is ${entry.mode.toString(8)}`;

@@ -1,5 +1,6 @@
-// The write-behind queue of meta bumps. appendMessages is acknowledged before
-// its bump reaches meta: bumps are coalesced per session and written by one
+// The write-behind queue of meta bumps. appendMessages (and a compaction,
+// which restarts message_count) is acknowledged before its bump reaches meta:
+// bumps are coalesced per session, in order (mergeBumps), and written by one
 // store-wide timer, a few sessions at a time, so a crash can leave counters
 // behind by at most the bumps still queued, never a torn or missing meta.
 // Each bump carries the created_at of the session it counts for, so it never
@@ -103,8 +104,13 @@ export class BumpQueue {
     if (taken !== undefined) this.add(slug, taken);
   }
 
-  /** Writes every queued bump, a few sessions at a time; `closing`: wait for busy locks, report rather than retry. */
+  /**
+   * Writes every queued bump, a few sessions at a time; `closing`: first wait
+   * for writes under way (what follows, a repair, must find them landed and
+   * their locks gone), wait for busy locks, report rather than retry.
+   */
   async flush(closing: boolean): Promise<void> {
+    if (closing) await Promise.all([...this.#inflight.values()].map((write) => write.done));
     const slugs = [...this.#pending.keys()];
     const worker = async () => {
       for (let slug = slugs.pop(); slug !== undefined; slug = slugs.pop()) await this.#flushSession(slug, closing);

@@ -130,14 +130,21 @@ export function writeBump(
 
 /**
  * Sets message_count from `expected` to `count` under the meta lock (repair);
- * false when the lock stayed busy, the meta is gone, or its count moved since
- * it was read (a bump landed while repair counted: counting again is the caller's call).
+ * false when the lock stayed busy, the meta is gone, its count moved since
+ * it was read, or `unchanged` (checked under the lock) says the steps may have
+ * (a write landed while repair counted: counting again is the caller's call).
  */
-export async function setMessageCount(ctx: FsContext, slug: Slug, expected: number, count: number): Promise<boolean> {
+export async function setMessageCount(
+  ctx: FsContext,
+  slug: Slug,
+  expected: number,
+  count: number,
+  unchanged: () => boolean = () => true,
+): Promise<boolean> {
   let written = false;
   const locked = await withLockHeld(ctx, slug, LOCK_WAIT_MS, async () => {
     const disk = readDiskMeta(ctx, slug);
-    if (disk === null || disk.message_count !== expected) return;
+    if (disk === null || disk.message_count !== expected || !unchanged()) return;
     await replaceMeta(ctx, slug, { ...disk, message_count: count });
     written = true;
   });

@@ -1,7 +1,9 @@
 // repair() on the filesystem: one pass over the root that removes leftovers of
 // interrupted writes, half-made sessions and orphan archives, recomputes
-// message_count from the steps, sets modes right, and reports what it cannot
-// fix (dangling markers, unreadable steps and metas). It runs beside live
+// message_count from the steps (crabtalk's rule), takes away write bits that
+// let other users in, notes modes merely looser than 0600 / 0700 (crabtalk's
+// umask; set right only with fixModes), and reports what it cannot fix
+// (dangling markers, unreadable steps and metas). It runs beside live
 // writers: anything young enough to belong to one is left alone.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -15,6 +17,7 @@ import { DIR_MODE, FILE_MODE, errnoOf, kindOf, readRegularFileSync } from './dur
 import { readLimit, type FsContext } from './context.js';
 import { isStaleLock } from './lock.js';
 import { readDiskMeta, setMessageCount } from './meta.js';
+import { readAccounts, unsafeWriteBits, type Accounts } from './root.js';
 import {
   META_LOCK_FILE,
   archivesDir,
@@ -23,8 +26,6 @@ import {
   metaPath,
   parseStepName,
   sessionDir,
-  stepName,
-  stepPath,
   storeDir,
   trashDir,
 } from './paths.js';
@@ -50,7 +51,11 @@ interface Pass {
   ctx: FsContext;
   report: RepairReport;
   dryRun: boolean;
+  /** Set every looser mode to 0600 / 0700, not only take unsafe write bits away. */
+  fixModes: boolean;
   now: number;
+  /** The system's users and groups, read when a group-writable entry first needs them. */
+  accounts: Accounts | null;
 }
 
 function ageOf(pass: Pass, path: string): number {
@@ -83,11 +88,47 @@ function removeLeftovers(pass: Pass, dir: string, names: string[], shown: string
   }
 }
 
-function fixMode(pass: Pass, path: string, shown: string, mode: number): void {
-  const actual = pass.ctx.fs.lstatSync(path).mode & 0o777;
-  if (actual === mode) return;
-  pass.report.modesFixed.push(`${shown} (${actual.toString(8)})`);
-  if (!pass.dryRun) pass.ctx.fs.chmodSync(path, mode);
+const octal = (mode: number) => mode.toString(8);
+
+/** How many step names a listing holds and the highest: steps are only ever added, so any append changes it. */
+function stepsSignature(names: string[]): string {
+  let count = 0;
+  let highest = 0;
+  for (const name of names) {
+    const parsed = parseStepName(name);
+    if (parsed === null) continue;
+    count += 1;
+    highest = Math.max(highest, parsed.step);
+  }
+  return `${count}:${highest}`;
+}
+
+/**
+ * Notes a mode looser than `want` (0600 / 0700): write bits that let other
+ * users in are taken away; the rest is set to `want` only with fixModes.
+ */
+function checkMode(pass: Pass, path: string, shown: string, want: number): void {
+  let stat: ReturnType<FsContext['fs']['lstatSync']>;
+  try {
+    stat = pass.ctx.fs.lstatSync(path);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return; // gone meanwhile (a step taken back by a failed append)
+    throw err;
+  }
+  // chmod follows symlinks: only what is really a file or directory here is changed.
+  if (!stat.isFile() && !stat.isDirectory()) return;
+  const mode = stat.mode & 0o777;
+  if ((mode & ~want) === 0) return;
+  const unsafe = (mode & 0o022) === 0 ? null : unsafeWriteBits((pass.accounts ??= readAccounts()), stat);
+  const target = pass.fixModes ? want : unsafe === null ? null : mode & ~unsafe.bits;
+  pass.report.looseModes.push({
+    path: shown,
+    mode: octal(mode),
+    risk: unsafe?.why ?? null,
+    action: target === null ? 'kept' : 'changed',
+    to: target === null ? null : octal(target),
+  });
+  if (target !== null && !pass.dryRun) pass.ctx.fs.chmodSync(path, target);
 }
 
 /** One session directory; true when it is a session (it has a meta, readable or not). */
@@ -98,7 +139,7 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
   const idle = ageOf(pass, dir);
   const names = await ctx.fs.readdir(dir);
   removeLeftovers(pass, dir, names, slug);
-  fixMode(pass, dir, slug, DIR_MODE);
+  checkMode(pass, dir, slug, DIR_MODE);
 
   let meta: ReturnType<typeof readDiskMeta> | undefined;
   try {
@@ -119,20 +160,18 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
     return false;
   }
   report.sessions += 1;
-  if (kindOf(ctx.fs, metaPath(ctx.root, slug)) === 'file') fixMode(pass, metaPath(ctx.root, slug), `${slug}/meta`, FILE_MODE);
+  if (kindOf(ctx.fs, metaPath(ctx.root, slug)) === 'file') checkMode(pass, metaPath(ctx.root, slug), `${slug}/meta`, FILE_MODE);
 
-  const messages = await checkSteps(
-    slug,
-    stepsAfter(ctx, slug, 0),
-    async (name) => (await getArchive(ctx, name)) !== null,
-    report,
-    (step) => fixMode(pass, stepPath(dir, step), `${slug}/${stepName(step)}`, FILE_MODE),
-  );
+  // Every step file, readable or not (a step that is a symlink is left alone by checkMode).
+  for (const name of names) if (parseStepName(name) !== null) checkMode(pass, entryPath(dir, name), `${slug}/${name}`, FILE_MODE);
+  const messages = await checkSteps(slug, stepsAfter(ctx, slug, 0), async (name) => (await getArchive(ctx, name)) !== null, report, ctx.messages);
 
   if (meta !== undefined && meta.message_count !== messages) {
+    // A step added since the listing above (a compaction leaves a count it cannot tell from an older one) voids the count.
+    const unchanged = () => stepsSignature(ctx.fs.readdirSync(dir)) === stepsSignature(names);
     if (idle <= QUIET_MS) {
       report.countersSkipped.push(slug);
-    } else if (pass.dryRun || (await setMessageCount(ctx, slug, meta.message_count, messages))) {
+    } else if (pass.dryRun || (await setMessageCount(ctx, slug, meta.message_count, messages, unchanged))) {
       report.countersFixed.push({ handle: slug, from: meta.message_count, to: messages });
     } else {
       report.countersSkipped.push(slug);
@@ -145,7 +184,7 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
 async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> {
   const { ctx, report } = pass;
   if (kindOf(ctx.fs, storeDir(ctx.root)) !== 'dir') return;
-  fixMode(pass, storeDir(ctx.root), '.stepstore', DIR_MODE);
+  checkMode(pass, storeDir(ctx.root), '.stepstore', DIR_MODE);
   if (kindOf(ctx.fs, trashDir(ctx.root)) === 'dir') {
     for (const name of await ctx.fs.readdir(trashDir(ctx.root))) {
       report.leftoversRemoved.push(`.stepstore/trash/${name}`);
@@ -154,7 +193,7 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
   }
   const dir = archivesDir(ctx.root);
   if (kindOf(ctx.fs, dir) !== 'dir') return;
-  fixMode(pass, dir, '.stepstore/archives', DIR_MODE);
+  checkMode(pass, dir, '.stepstore/archives', DIR_MODE);
   const names = await ctx.fs.readdir(dir);
   removeLeftovers(pass, dir, names, '.stepstore/archives');
   for (const name of names) {
@@ -166,7 +205,7 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
       if (!(typeof text !== 'string' && text.problem === 'missing')) report.corruptArchives.push(name);
       continue;
     }
-    fixMode(pass, path, `.stepstore/archives/${name}`, FILE_MODE);
+    checkMode(pass, path, `.stepstore/archives/${name}`, FILE_MODE);
     const owner = toSlug(record.owner);
     const ownerExists = owner !== null && (sessions.has(owner) || kindOf(ctx.fs, metaPath(ctx.root, owner)) === 'file');
     if (!ownerExists) {
@@ -176,17 +215,18 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
   }
 }
 
-export async function repair(ctx: FsContext, dryRun: boolean): Promise<RepairReport> {
+export async function repair(ctx: FsContext, opts: { dryRun: boolean; fixModes: boolean }): Promise<RepairReport> {
   try {
-    return await repairPass(ctx, dryRun);
+    return await repairPass(ctx, opts.dryRun, opts.fixModes);
   } catch (err) {
     throw ioError(err, 'repairing the sessions root');
   }
 }
 
-async function repairPass(ctx: FsContext, dryRun: boolean): Promise<RepairReport> {
+async function repairPass(ctx: FsContext, dryRun: boolean, fixModes: boolean): Promise<RepairReport> {
   if (!dryRun) await ctx.bumps.flush(true);
-  const pass: Pass = { ctx, report: emptyReport(dryRun), dryRun, now: Date.now() };
+  const pass: Pass = { ctx, report: emptyReport(dryRun), dryRun, fixModes, now: Date.now(), accounts: null };
+  checkMode(pass, ctx.root, '.', DIR_MODE);
   const sessions = new Set<string>();
   for (const entry of await ctx.fs.readdirTyped(ctx.root)) {
     if (!entry.isDirectory()) continue;

@@ -1,8 +1,9 @@
 // repair() on Redis: every write is one atomic script, so there are no torn
 // steps or leftovers; what can drift is bookkeeping. This pass (the only user
 // of SCAN, never on a hot path) re-indexes sessions missing from the indexes,
-// drops index entries of sessions gone, recomputes message_count (after
-// updateMeta set it by hand), removes archives whose owner is gone, and
+// drops index entries of sessions gone, recomputes message_count by
+// crabtalk's rule (after updateMeta set it by hand, or importSteps added
+// steps without counting them), removes archives whose owner is gone, and
 // reports dangling markers. The records of deleted sessions (`:deleted`) are
 // kept on purpose and the request keys (`:r:<id>`) expire by themselves: it
 // leaves both alone (neither matches a meta key, nor a directory key).
@@ -62,7 +63,7 @@ async function repairSession(ctx: RedisContext, slug: Slug, report: RepairReport
     if (!report.dryRun) await ctx.conn.write(pair.sessions, ['ZADD', pair.sessions, String(seqOf(slug)), String(seqOf(slug))]);
   }
   const length = Number(await ctx.conn.read(keys.steps, ['LLEN', keys.steps]));
-  const messages = await checkSteps(slug, stepsAfter(ctx, slug, 0), async (name) => (await getArchive(ctx, name)) !== null, report);
+  const messages = await checkSteps(slug, stepsAfter(ctx, slug, 0), async (name) => (await getArchive(ctx, name)) !== null, report, ctx.messages);
   if (meta.message_count === messages) return;
   if (report.dryRun) {
     report.countersFixed.push({ handle: slug, from: meta.message_count, to: messages });

@@ -60,19 +60,20 @@ return seq
 /**
  * KEYS: meta, steps, state, request, [list index].
  * ARGV: remember ms, kinds (one char per step: b = boundary, m = message, e = other),
- *       messages to count, updated_at, updated_ms, handle, step JSON...
+ *       messages to count, compacted ('1': message_count restarts at 1 before the messages
+ *       are added, crabtalk's count after a compaction), updated_at, updated_ms, handle, step JSON...
  * Returns the first step number written.
  */
 export const APPEND = `${REMEMBER}
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[6]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[7]) end
 local done = recall(KEYS[4])
 if done then return done end
 local kinds = ARGV[2]
 local n = string.len(kinds)
 -- In slices: unpack() of too many values overflows Lua's stack.
 local last = 0
-for from = 7, 6 + n, ${PUSH_SLICE} do
-  last = redis.call('RPUSH', KEYS[2], unpack(ARGV, from, math.min(from + ${PUSH_SLICE - 1}, 6 + n)))
+for from = 8, 7 + n, ${PUSH_SLICE} do
+  last = redis.call('RPUSH', KEYS[2], unpack(ARGV, from, math.min(from + ${PUSH_SLICE - 1}, 7 + n)))
 end
 local first = last - n + 1
 for i = n, 1, -1 do
@@ -82,14 +83,18 @@ for i = n, 1, -1 do
   end
 end
 local messages = tonumber(ARGV[3])
-if messages > 0 then
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 'message_count', 1 + messages)
+elseif messages > 0 then
   redis.call('HINCRBY', KEYS[1], 'message_count', messages)
-  local ms = tonumber(ARGV[5])
+end
+if messages > 0 then
+  local ms = tonumber(ARGV[6])
   local previous = tonumber(redis.call('HGET', KEYS[3], 'updated_ms') or '0')
   if ms > previous then
-    redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
-    redis.call('HSET', KEYS[3], 'updated_ms', ARGV[5])
-    if KEYS[5] then redis.call('ZADD', KEYS[5], 'XX', 'GT', ARGV[5], ARGV[6]) end
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+    redis.call('HSET', KEYS[3], 'updated_ms', ARGV[6])
+    if KEYS[5] then redis.call('ZADD', KEYS[5], 'XX', 'GT', ARGV[6], ARGV[7]) end
   end
 end
 remember(KEYS[4], first, ARGV[1])
@@ -112,7 +117,8 @@ return n
 /**
  * KEYS: meta, steps, state, request, session archives set, archive.
  * ARGV: remember ms, marker JSON, archive name, owner, archived_at, content.
- * Stores the archive and appends the marker naming it, together; returns the marker's step.
+ * Stores the archive and appends the marker naming it, together, and restarts
+ * message_count at 1 (the summary); returns the marker's step.
  */
 export const COMPACT = `${REMEMBER}
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[4]) end
@@ -122,6 +128,7 @@ redis.call('HSET', KEYS[6], 'owner', ARGV[4], 'archived_at', ARGV[5], 'content',
 redis.call('SADD', KEYS[5], ARGV[3])
 local step = redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], 'boundary', step)
+redis.call('HSET', KEYS[1], 'message_count', 1)
 remember(KEYS[4], step, ARGV[1])
 return step
 `;

@@ -1,18 +1,28 @@
 // `stepstore fsck`: its declaration, and store.repair({ dryRun: true }) as a
-// readable report, with --repair store.repair(). Exit 1 while problems remain.
-// What repair fixes by itself and what needs a person is the library's RepairReport.
+// readable report, with --repair store.repair() (--fix-modes: fixModes).
+// Exit 1 while problems remain. What repair fixes by itself and what needs a
+// person is the library's RepairReport. Modes merely looser than 0600 / 0700
+// (crabtalk's umask) are notes: shown, never a problem, changed only with --fix-modes.
+// Compact markers whose archive crabtalk keeps in its memory file are notes
+// too while no memory file is given (--crabtalk-memory); with one, an archive
+// in neither place is a problem.
 
 import type { Command } from 'commander';
-import type { RepairReport } from '../../index.js';
+import type { LooseMode, RepairReport } from '../../index.js';
 import { action, sub } from '../command.js';
 import { plural } from '../format.js';
-import type { Cli } from '../open.js';
+import { crabtalkMemoryOption, type Cli } from '../open.js';
 import { print, printJson } from '../output.js';
 import { startActivity } from '../progress.js';
+import { archiveMayBeCrabtalks } from './show.js';
 
 export interface FsckOptions {
   repair?: boolean;
+  fixModes?: boolean;
 }
+
+/** Notes listed in text output; --json lists them all. */
+const NOTES_SHOWN = 10;
 
 interface Problem {
   kind: string;
@@ -38,7 +48,7 @@ const GROUPS: Group[] = [
   { kind: 'corrupt-meta', title: 'unreadable metas (those sessions are not listed or resumed)', advice: 'restore the meta from a backup, or delete the session with "stepstore rm <handle>"' },
   { kind: 'orphan-archive', title: 'archives whose session is gone' },
   { kind: 'corrupt-archive', title: 'unreadable archive entries', advice: 'restore them from a backup, or remove them by hand' },
-  { kind: 'wrong-mode', title: 'files and directories with the wrong mode (want 0600 / 0700)' },
+  { kind: 'unsafe-mode', title: 'files and directories other users can write to (repair takes the write bits away)' },
   { kind: 'index-entry', title: 'index entries out of step with the sessions (Redis)' },
 ];
 
@@ -53,7 +63,7 @@ function problemsOf(report: RepairReport): Problem[] {
   for (const c of report.corruptMetas) add('corrupt-meta', c.handle, c.reason, false);
   for (const name of report.orphanArchivesRemoved) add('orphan-archive', name, 'its owner session no longer exists', true);
   for (const name of report.corruptArchives) add('corrupt-archive', name, 'not an archive record', false);
-  for (const m of report.modesFixed) add('wrong-mode', m, '', true);
+  for (const m of report.looseModes) if (m.risk !== null) add('unsafe-mode', m.path, `mode ${m.mode}: ${m.risk}`, true);
   for (const e of report.indexEntriesFixed) add('index-entry', e, '', true);
   return p;
 }
@@ -69,23 +79,48 @@ function printGroups(cli: Cli, problems: Problem[], mark: string, withAdvice: bo
   }
 }
 
+/** Modes looser than 0600 / 0700 and nothing worse: what crabtalk's umask makes. */
+function notesOf(report: RepairReport): LooseMode[] {
+  return report.looseModes.filter((m) => m.risk === null);
+}
+
+function printNotes(cli: Cli, notes: LooseMode[], changed: boolean): void {
+  const { style } = cli;
+  print();
+  if (changed) {
+    print(style.green(`Set ${plural(notes.length, 'mode')} looser than 0600 / 0700 to them (--fix-modes):`));
+  } else {
+    print(`Note: ${plural(notes.length, 'file or directory', 'files and directories')} with modes looser than stepstore's own 0600 / 0700 (as crabtalk's umask makes them; not a problem):`);
+  }
+  for (const m of notes.slice(0, NOTES_SHOWN)) print(`    ${m.path}${style.dim(`  ${m.mode}${m.to === null ? '' : ` → ${m.to}`}`)}`);
+  if (notes.length > NOTES_SHOWN) print(style.dim(`    … and ${notes.length - NOTES_SHOWN} more (--json lists them all)`));
+  if (!changed) print(style.dim(`    → to make them 0600 / 0700 (crabtalk still reads them): "stepstore fsck --repair --fix-modes${cli.again}"`));
+}
+
 export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
   const repairing = opts.repair === true;
+  const fixModes = opts.fixModes === true;
   const activity = startActivity(`${repairing ? 'repairing' : 'checking'} ${cli.where}`);
   let report: RepairReport;
   try {
-    report = await cli.store.repair({ dryRun: !repairing });
+    report = await cli.store.repair({ dryRun: !repairing, fixModes });
   } finally {
     activity.stop();
   }
-  const problems = problemsOf(report);
+  // Without crabtalk's memory file, what it may hold is not known to be missing.
+  const elsewhere = report.danglingMarkers.filter((m) => archiveMayBeCrabtalks(cli, m.handle, m.archive));
+  const problems = problemsOf({ ...report, danglingMarkers: report.danglingMarkers.filter((m) => !elsewhere.includes(m)) });
   // After a repair, what it could fix is fixed; the rest needs a person.
   const remaining = repairing ? problems.filter((p) => !p.fixable) : problems;
   const fixed = repairing ? problems.filter((p) => p.fixable) : [];
   const ok = remaining.length === 0;
+  const notes = notesOf(report);
+  const modesSet = repairing && fixModes;
 
   if (cli.json) {
-    printJson({ where: cli.where, ok, repaired: repairing, sessions: report.sessions, problems: remaining, fixed, report });
+    const noted = notes.map((m) => ({ kind: 'loose-mode', subject: m.path, detail: `mode ${m.mode}`, changed: modesSet && m.action === 'changed' }));
+    for (const m of elsewhere) noted.push({ ...markerNote(m), changed: false });
+    printJson({ where: cli.where, ok, repaired: repairing, sessions: report.sessions, problems: remaining, fixed, notes: noted, report });
     return ok ? 0 : 1;
   }
   const { style } = cli;
@@ -98,6 +133,8 @@ export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
     print(style.green(`Fixed ${plural(fixed.length, 'problem')}:`));
     printGroups(cli, fixed, style.green('✓'), false);
   }
+  if (notes.length > 0) printNotes(cli, notes, modesSet);
+  if (elsewhere.length > 0) printElsewhere(cli, elsewhere);
   if (ok) {
     print(style.green(fixed.length > 0 ? 'No problems remain.' : 'No problems found.'));
     return 0;
@@ -114,13 +151,32 @@ export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
   return 1;
 }
 
+type Marker = RepairReport['danglingMarkers'][number];
+
+function markerNote(m: Marker): { kind: string; subject: string; detail: string } {
+  return { kind: 'archive-elsewhere', subject: `${m.handle} #${m.step}`, detail: `archive ${m.archive} kept elsewhere (crabtalk memory)` };
+}
+
+function printElsewhere(cli: Cli, markers: Marker[]): void {
+  const { style } = cli;
+  print();
+  print(`Note: ${plural(markers.length, 'compact marker')} ${markers.length === 1 ? 'names an archive' : 'name archives'} kept elsewhere (crabtalk memory; not a problem):`);
+  for (const m of markers.slice(0, NOTES_SHOWN)) print(`    ${m.handle} #${m.step}${style.dim(`  archive ${m.archive}`)}`);
+  if (markers.length > NOTES_SHOWN) print(style.dim(`    … and ${markers.length - NOTES_SHOWN} more (--json lists them all)`));
+  print(style.dim(`    → to check that crabtalk holds them: "stepstore fsck --crabtalk-memory ~/.crabtalk/memory.db${cli.again}"`));
+}
+
 export function register(program: Command): void {
   sub(program, 'fsck', 'check every session: unreadable steps, leftovers, missing metas, counters, markers, modes', [
     'stepstore fsck',
     'stepstore fsck --repair',
+    'stepstore fsck --repair --fix-modes',
     'stepstore fsck --json | jq .problems',
+    'stepstore fsck --crabtalk-memory ~/.crabtalk/memory.db   # also check the archives crabtalk keeps',
   ])
-    .option('--repair', 'fix what can be fixed safely (leftovers, counters, orphan archives, modes), report the rest')
-    .addHelpText('after', '\nExit code 1 while problems remain.\n')
+    .option('--repair', 'fix what can be fixed safely (leftovers, counters, orphan archives, write bits other users could use), report the rest')
+    .option('--fix-modes', 'with --repair, also set modes looser than 0600 / 0700 (0644 / 0755 from crabtalk\'s umask) to them')
+    .addOption(crabtalkMemoryOption())
+    .addHelpText('after', '\nExit code 1 while problems remain. Modes merely looser than 0600 / 0700 are notes, not problems.\n')
     .action(action(false, (cli, _args, opts) => fsck(cli, opts)));
 }
