@@ -1,11 +1,14 @@
 // Opening a store from the global options: the filesystem store at --dir
 // (default $STEPSTORE_DIR, else ./sessions), or the Redis store at --redis,
 // whose module is imported only then, so filesystem users never load
-// node-redis. Also the per-run context every command receives.
+// node-redis. Also the per-run context every command receives, and
+// crabtalk's memory file (--crabtalk-memory, else $STEPSTORE_CRABTALK_MEMORY),
+// where crabtalk keeps the archives its markers name.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { openStore, type Logger, type Store } from '../index.js';
+import { Option } from 'commander';
+import { openStore, type Logger, type MessageMode, type Store } from '../index.js';
 import { CliError, usage } from './errors.js';
 import { colourWanted, makeStyle, type Style } from './format.js';
 
@@ -15,6 +18,10 @@ export interface GlobalOptions {
   prefix: string;
   json: boolean;
   color: boolean;
+  /** From the --crabtalk-memory option of the commands that read archives. */
+  crabtalkMemory?: string;
+  /** --messages: the store's message mode (default crabtalk). */
+  messages?: MessageMode;
 }
 
 export interface Warning {
@@ -38,9 +45,21 @@ export interface Cli {
   /** The handle or path a failure concerns, for the error line. */
   subject: string;
   options: GlobalOptions;
+  /** crabtalk's memory file the store reads archives from (absolute); null when none was given (always on Redis). */
+  crabtalkMemory: string | null;
 }
 
 export const DEFAULT_PREFIX = 'stepstore:';
+export const CRABTALK_MEMORY_ENV = 'STEPSTORE_CRABTALK_MEMORY';
+
+/** The option of the commands that read archives (show, fsck): crabtalk's memory file. */
+export function crabtalkMemoryOption(): Option {
+  return new Option(
+    '--crabtalk-memory <file>',
+    `crabtalk's memory file, where crabtalk keeps its compaction archives, e.g. ~/.crabtalk/memory.db (only read; default: $${CRABTALK_MEMORY_ENV})`,
+  );
+}
+
 const CONNECT_TIMEOUT_MS = 5000;
 
 export function defaultDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -88,15 +107,32 @@ export async function openCli(options: GlobalOptions, opts: { create: boolean })
     checkRedisUrl(options.redis, '--redis');
     const where = `${maskUrl(options.redis)} (prefix ${options.prefix})`;
     const again = ` --redis ${quote(maskUrl(options.redis))}${options.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${quote(options.prefix)}`}`;
-    const store = await openRedis(options.redis, options.prefix, collector(warnings));
-    return { ...base, store, kind: 'redis', where, again, subject: maskUrl(options.redis) };
+    if (options.crabtalkMemory !== undefined) {
+      throw usage(
+        options.crabtalkMemory,
+        "--crabtalk-memory goes with a sessions folder: crabtalk's archives are not in Redis",
+        `to copy them into Redis, run "stepstore --dir <folder> migrate --to <url>" with ${CRABTALK_MEMORY_ENV} set`,
+      );
+    }
+    const store = await openRedis(options.redis, options.prefix, collector(warnings), options.messages);
+    return { ...base, store, kind: 'redis', where, again, subject: maskUrl(options.redis), crabtalkMemory: null };
   }
   const given = options.dir ?? defaultDir();
   const dir = path.resolve(given);
   const again = options.dir === undefined && process.env.STEPSTORE_DIR === undefined ? '' : ` --dir ${quote(given)}`;
   if (!opts.create) checkDir(dir, options.dir === undefined);
-  const store = await openStore({ dir, logger: collector(warnings) });
-  return { ...base, store, kind: 'fs', where: dir, again, subject: dir };
+  const crabtalkMemory = memoryFile(options, warnings);
+  const store = await openStore({ dir, logger: collector(warnings), messages: options.messages ?? 'crabtalk', ...(crabtalkMemory === null ? {} : { crabtalkMemory }) });
+  return { ...base, store, kind: 'fs', where: dir, again, subject: dir, crabtalkMemory };
+}
+
+/** The memory file named by --crabtalk-memory, else $STEPSTORE_CRABTALK_MEMORY, as an absolute path; a missing one is warned about. */
+function memoryFile(options: GlobalOptions, warnings: Warning[]): string | null {
+  const given = options.crabtalkMemory ?? process.env[CRABTALK_MEMORY_ENV];
+  if (given === undefined || given === '') return null;
+  const file = path.resolve(given);
+  if (!fs.existsSync(file)) warnings.push({ message: `crabtalk's memory file ${file} does not exist: no crabtalk archives were read` });
+  return file;
 }
 
 function checkDir(dir: string, defaulted: boolean): void {
@@ -113,7 +149,7 @@ function checkDir(dir: string, defaulted: boolean): void {
 }
 
 /** The Redis store; connection failures become one line naming the server. */
-export async function openRedis(url: string, prefix: string, logger: Logger): Promise<Store> {
+export async function openRedis(url: string, prefix: string, logger: Logger, messages: MessageMode = 'crabtalk'): Promise<Store> {
   let openRedisStore: typeof import('../redis.js').openRedisStore;
   try {
     ({ openRedisStore } = await import('../redis.js'));
@@ -128,7 +164,7 @@ export async function openRedis(url: string, prefix: string, logger: Logger): Pr
     timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([openRedisStore({ url, prefix, logger, retryForMs: 2000 }), timeout]);
+    return await Promise.race([openRedisStore({ url, prefix, logger, messages, retryForMs: 2000 }), timeout]);
   } catch (err) {
     if (err instanceof Error && 'code' in err && err.code === 'INVALID_OPTION') {
       throw usage(maskUrl(url), err.message, 'check --prefix: it must not contain { or }');
@@ -141,11 +177,11 @@ export async function openRedis(url: string, prefix: string, logger: Logger): Pr
 }
 
 /** Opens a migration target: a directory (created when missing) or a Redis URL. */
-export async function openTarget(to: string, prefix: string, logger: Logger): Promise<{ store: Store; where: string }> {
+export async function openTarget(to: string, prefix: string, logger: Logger, messages: MessageMode = 'crabtalk'): Promise<{ store: Store; where: string }> {
   if (isRedisUrl(to)) {
     checkRedisUrl(to, '--to');
-    return { store: await openRedis(to, prefix, logger), where: `${maskUrl(to)} (prefix ${prefix})` };
+    return { store: await openRedis(to, prefix, logger, messages), where: `${maskUrl(to)} (prefix ${prefix})` };
   }
   const dir = path.resolve(to);
-  return { store: await openStore({ dir, logger }), where: dir };
+  return { store: await openStore({ dir, logger, messages }), where: dir };
 }

@@ -2,12 +2,17 @@
 // (owner, time, content), claimed exclusively with link() like a step and
 // made durable (file and directory synced, at every level) before the marker
 // naming it is written. crabtalk and listSessions skip the dot-folder.
+// With `crabtalkMemory`, crabtalk's archives (its memory file, read only) are
+// found too, after this store's own, and a new name skips every one it holds.
 
 import { archiveNumber, decodeArchive, encodeArchive, ownedBy, type ArchiveRecord } from '../../format/archive.js';
-import { ioError } from '../../errors.js';
-import { toSlug, type Slug } from '../../format/slug.js';
+import { highestNumber, markerFloor } from '../../format/crabtalk-memory.js';
+import { StepStoreError, ioError } from '../../errors.js';
+import { COMPACTION_BUMP } from '../../format/bump.js';
+import { MAX_NAME_BYTES, toSlug, type Slug } from '../../format/slug.js';
 import { encodeMarker } from '../../format/encode.js';
 import { readLimit, type FsContext } from './context.js';
+import { lookAtMemory } from './crabtalk-memory.js';
 import { readNow } from './descriptors.js';
 import { createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { syncDir, syncFiles } from './durability.js';
@@ -15,7 +20,7 @@ import { createdAtOf } from './meta.js';
 import { verifySession } from './session-dir.js';
 import { ARCHIVES_CHAIN, archivePath, archivesDir, metaPath, sessionDir, tempPath } from './paths.js';
 import { ensureStoreDir, forgetStoreDirs } from './store-dirs.js';
-import { appendSteps } from './steps.js';
+import { appendSteps, stepsNewestFirst } from './steps.js';
 
 /** The archives folder, when it is a real directory (never followed through a symlink). */
 function archivesPresent(ctx: FsContext): boolean {
@@ -79,11 +84,29 @@ async function storeArchive(
   }
 }
 
-/** Stores the archive as `{base}-{n}`, n one more than the highest taken (and past any claimed meanwhile). */
-async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord): Promise<string> {
+/** The highest n of `{base}-{n}` among crabtalk's archive names; its memory file must be whole to know it. */
+async function highestInMemory(ctx: FsContext, base: string): Promise<number> {
+  const look = await lookAtMemory(ctx);
+  if (look.state === 'missing') return 0;
+  if (look.state === 'unreadable') {
+    throw new StepStoreError(
+      'IO_ERROR',
+      `cannot name a new archive: crabtalk's memory file ${look.path} is unreadable (${look.problem}), and a name it holds must not be given twice`,
+    );
+  }
+  return highestNumber(look.archives.names, base);
+}
+
+/**
+ * Stores the archive as `{base}-{n}`, n one more than the highest taken here,
+ * in crabtalk's memory, or by the session's markers (`floor`), and past any
+ * claimed meanwhile.
+ */
+async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord, floor: number): Promise<string> {
   let n = 1;
   try {
     for (const name of await archiveNames(ctx)) n = Math.max(n, (archiveNumber(name, base) ?? 0) + 1);
+    n = Math.max(n, (await highestInMemory(ctx, base)) + 1, floor + 1);
   } catch (err) {
     throw ioError(err, `listing archives for ${record.owner}`);
   }
@@ -100,10 +123,17 @@ export async function compact(ctx: FsContext, slug: Slug, base: string, record: 
   verifySession(ctx, slug);
   const createdAt = createdAtOf(ctx, slug);
   const owned = createdAt === null ? record : { ...record, owner_created_at: createdAt };
-  const name = await putArchive(ctx, base, owned);
+  let floor: number;
+  try {
+    floor = await markerFloor(stepsNewestFirst(ctx, slug), base, async (name) => mintedFor(await readOwnNow(ctx, name), slug, createdAt));
+  } catch (err) {
+    throw ioError(err, `reading the compact markers of ${slug}`);
+  }
+  const name = await putArchive(ctx, base, owned, floor);
   const markerLeft: number[] = [];
   try {
-    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], null, markerLeft);
+    // The count restarts at 1 through the bump queue, after any bump still pending there.
+    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], COMPACTION_BUMP, markerLeft);
   } catch (err) {
     if (markerLeft.length === 0) unlinkQuietly(ctx.fs, archivePath(ctx.root, name));
     throw err;
@@ -111,19 +141,44 @@ export async function compact(ctx: FsContext, slug: Slug, base: string, record: 
   return name;
 }
 
+/**
+ * True when `record` is an archive compact() minted for the conversation
+ * `slug` created at `createdAt`: only compact() stamps owner_created_at
+ * (importArchive never does), so an imported archive, whose name was chosen
+ * elsewhere, never counts.
+ */
+function mintedFor(record: ArchiveRecord | null, slug: Slug, createdAt: string | null): boolean {
+  return record !== null && record.owner_created_at !== undefined && createdAt !== null && ownedBy(record, slug, createdAt);
+}
+
 export async function importArchive(ctx: FsContext, name: string, record: ArchiveRecord): Promise<ArchiveRecord | null> {
   const stored = await storeArchive(ctx, record, name, null);
   if (stored !== null) return null;
   // Taken by a file that is no archive of a live session (orphaned, unreadable): a conflict, as on Redis.
-  return (await getArchive(ctx, name)) ?? { owner: '', archived_at: '', content: '' };
+  return (await readOwnNow(ctx, name)) ?? { owner: '', archived_at: '', content: '' };
 }
 
+/**
+ * The archive `name`: this store's own first, else crabtalk's (its memory
+ * file, when one was given; such a record has no owner and no archived_at).
+ */
 export async function getArchive(ctx: FsContext, name: string): Promise<ArchiveRecord | null> {
+  const own = await readOwnNow(ctx, name);
+  if (own !== null) return own;
+  const look = await lookAtMemory(ctx);
+  const entry = look.state === 'read' ? look.archives.byName.get(name) : undefined;
+  return entry === undefined ? null : { owner: '', archived_at: '', content: entry.content };
+}
+
+function readOwnNow(ctx: FsContext, name: string): ArchiveRecord | null | Promise<ArchiveRecord | null> {
   return readNow(ctx.descriptors, 1, () => readArchive(ctx, name));
 }
 
-/** getArchive's synchronous read: one descriptor at a time. */
+/** An archive of this store's own folder, read synchronously: one descriptor at a time. */
 function readArchive(ctx: FsContext, name: string): ArchiveRecord | null {
+  // A marker crabtalk wrote may name an archive longer than any file name (its handle
+  // took up to 255 bytes): no file holds it, though crabtalk's memory may.
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return null;
   let text: ReturnType<typeof readRegularFileSync>;
   try {
     if (!archivesPresent(ctx)) return null;

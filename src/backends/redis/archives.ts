@@ -1,9 +1,12 @@
 // Archives in Redis: the record lives beside its owner session (same hash
 // tag), so one script stores it and appends the marker naming it; a per-base
 // directory (`P{arc:<base>}`) claims `n` exclusively and maps each name to
-// its owner, so getArchive finds a record by name alone.
+// its owner, so getArchive finds a record by name alone. A new `n` is also
+// above every name the session's markers use (crabtalk's among them).
 
+import type { RawStep } from '../../backend.js';
 import { splitArchiveName, type ArchiveRecord } from '../../format/archive.js';
+import { markerFloor } from '../../format/crabtalk-memory.js';
 import { StepStoreError, sessionNotFound } from '../../errors.js';
 import { toSlug, type Slug } from '../../format/slug.js';
 import { encodeMarker } from '../../format/encode.js';
@@ -12,10 +15,38 @@ import { requestId, toRecord, type RedisContext } from './context.js';
 import { archiveDirectoryKey, archiveKey, archiveRequestKey, pairKeysOf, sessionKeys } from './keys.js';
 import { CLAIM_ARCHIVE, CLAIM_ARCHIVE_NAME, COMPACT, IMPORT_ARCHIVE } from './scripts.js';
 
+/** KEYS: archive directory. ARGV: floor. Raises the directory's counter to `floor` (never lowers it), so the next claim is above it. */
+const RAISE_ARCHIVE_COUNTER = `
+if tonumber(redis.call('HGET', KEYS[1], 'next') or '0') < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'next', ARGV[1])
+end
+return 1
+`;
+
+/** Steps read per round trip while scanning for markers: small first, since the scan usually stops early. */
+const FIRST_SCAN_CHUNK = 16;
+const MAX_SCAN_CHUNK = 512;
+
+/** Every step, newest first, boundaries included (stepsNewestFirst stops at the boundary pointer), read as pulled. */
+async function* everyStepNewestFirst(ctx: RedisContext, slug: Slug): AsyncGenerator<RawStep[]> {
+  const key = sessionKeys(ctx.prefix, slug).steps;
+  let chunk = FIRST_SCAN_CHUNK;
+  for (let to = Number(await ctx.conn.read(key, ['LLEN', key])); to >= 1; to -= chunk, chunk = Math.min(chunk * 2, MAX_SCAN_CHUNK)) {
+    const from = Math.max(1, to - chunk + 1);
+    const texts = (await ctx.conn.read(key, ['LRANGE', key, String(from - 1), String(to - 1)])) as Reply[];
+    ctx.stats.stepsRead += texts.length;
+    yield texts.map((text, i) => ({ step: from + i, text: String(text) })).reverse();
+  }
+}
+
 export async function compact(ctx: RedisContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
   const keys = sessionKeys(ctx.prefix, slug);
   if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw sessionNotFound(slug);
   const directory = archiveDirectoryKey(ctx.prefix, base);
+  // Redis cannot tell an archive compact() minted from one imported for the session: either counts
+  // (an imported one comes, with the markers before it, from a store that numbered it the same way).
+  const floor = await markerFloor(everyStepNewestFirst(ctx, slug), base, async (name) => (await getArchive(ctx, name))?.owner === slug);
+  if (floor > 0) await ctx.conn.script(RAISE_ARCHIVE_COUNTER, [directory], [floor]);
   const n = (await ctx.conn.script(
     CLAIM_ARCHIVE,
     [directory, archiveRequestKey(ctx.prefix, base, requestId())],

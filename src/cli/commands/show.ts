@@ -1,14 +1,15 @@
 // `stepstore show`: its declaration and a session's replayed history (what a
 // resume hands the model), or with --all every raw step numbered, events and
 // compaction boundaries marked. Also the step reading and rendering that
-// tail, stats and export share.
+// tail, stats and export share. Archives are found in the store, then in
+// crabtalk's memory file when one is given (--crabtalk-memory).
 
 import type { Command } from 'commander';
-import type { CompactMarker, ConversationMeta, EventLine, HistoryEntry, LegacyCompactMarker, SessionSnapshot, StepKind, StepLine, StepRecord } from '../../index.js';
+import { senderSlug, type CompactMarker, type ConversationMeta, type EventLine, type HistoryEntry, type LegacyCompactMarker, type SessionSnapshot, type StepKind, type StepLine, type StepRecord } from '../../index.js';
 import { action, sub } from '../command.js';
 import { CliError } from '../errors.js';
 import { ago, boundaryLine, eventSummary, exactTime, indent, messageBlock, plural, safeText, type Style } from '../format.js';
-import type { Cli } from '../open.js';
+import { crabtalkMemoryOption, type Cli } from '../open.js';
 import { print, printJson } from '../output.js';
 
 export interface ShowOptions {
@@ -17,7 +18,7 @@ export interface ShowOptions {
 }
 
 /** A step as shown: readable, or skipped by the store with the reason. */
-export type ShownStep = { step: number; kind: StepKind; line: StepLine } | { step: number; kind: 'unreadable'; reason: string };
+export type ShownStep = { step: number; kind: StepKind; line: StepLine; text: string } | { step: number; kind: 'unreadable'; reason: string };
 
 const PAGE = 500;
 
@@ -41,7 +42,7 @@ function takeSkipped(cli: Cli, handle: string, after: number): ShownStep[] {
 export async function* stepPages(cli: Cli, handle: string, after = 0): AsyncGenerator<ShownStep[]> {
   for (;;) {
     const records: StepRecord[] = await cli.store.readSteps(handle, { after, limit: PAGE });
-    const page: ShownStep[] = [...records.map((r) => ({ step: r.step, kind: r.kind, line: r.line })), ...takeSkipped(cli, handle, after)];
+    const page: ShownStep[] = [...records.map((r) => ({ step: r.step, kind: r.kind, line: r.line, text: r.text })), ...takeSkipped(cli, handle, after)];
     page.sort((a, b) => a.step - b.step);
     if (page.length > 0) yield page;
     if (records.length < PAGE) return;
@@ -67,8 +68,26 @@ export function sessionHeader(style: Style, handle: string, meta: ConversationMe
   return lines.join('\n');
 }
 
+/**
+ * True when `archive`, which the store does not hold, may well be kept by
+ * crabtalk: no memory file was given (on a folder; Redis has none), and it is
+ * named the way crabtalk names the archives of `handle`, `{senderSlug(handle)}-{n}`.
+ */
+export function archiveMayBeCrabtalks(cli: Cli, handle: string, archive: string): boolean {
+  if (cli.kind !== 'fs' || cli.crabtalkMemory !== null) return false;
+  const base = `${senderSlug(handle)}-`;
+  return archive.startsWith(base) && /^[1-9][0-9]*$/.test(archive.slice(base.length));
+}
+
+/** Why an archive is missing and what to do, for `handle`'s marker naming `archive`. */
+function missingArchiveHint(cli: Cli, handle: string, archive: string): string {
+  return archiveMayBeCrabtalks(cli, handle, archive)
+    ? `crabtalk may keep it in its memory file: pass --crabtalk-memory ~/.crabtalk/memory.db (or set STEPSTORE_CRABTALK_MEMORY)`
+    : `the archive is missing; run "stepstore fsck${cli.again}"`;
+}
+
 /** One step as text: `#n` then a message block, an event line or a boundary. */
-export function stepText(style: Style, shown: ShownStep, archives?: Map<string, string | null>): string {
+export function stepText(style: Style, shown: ShownStep, archives?: Map<string, string | null>, missingHint?: (archive: string) => string): string {
   const number = style.dim(`#${shown.step}`);
   switch (shown.kind) {
     case 'unreadable':
@@ -82,7 +101,9 @@ export function stepText(style: Style, shown: ShownStep, archives?: Map<string, 
       const head = `${number} ${boundaryLine(style, marker)}`;
       if (archives === undefined) return head;
       const content = archives.get(marker.archive_name);
-      return `${head}\n${content === null || content === undefined ? indent(style.red(`[archive ${marker.archive_name} is missing]`)) : indent(safeText(content))}`;
+      if (content !== null && content !== undefined) return `${head}\n${indent(safeText(content))}`;
+      const hint = missingHint === undefined ? '' : ` (${missingHint(marker.archive_name)})`;
+      return `${head}\n${indent(style.red(`[archive ${marker.archive_name} is missing]${hint}`))}`;
     }
     case 'legacy-compact': {
       const marker = shown.line as LegacyCompactMarker;
@@ -121,7 +142,7 @@ async function showAll(cli: Cli, handle: string, opts: ShowOptions): Promise<num
   print(style.dim(`${plural(steps.length, 'step')}; the history a resume replays starts after the last compaction mark (══)`));
   for (const s of steps) {
     print();
-    print(stepText(style, s, archives));
+    print(stepText(style, s, archives, (archive) => missingArchiveHint(cli, handle, archive)));
   }
   if (steps.length === 0) print(style.dim('\n(no steps yet)'));
   return 0;
@@ -145,7 +166,7 @@ export async function show(cli: Cli, handle: string, opts: ShowOptions): Promise
     if (opts.archive === true) {
       print(style.yellow(style.bold(`══ archive ${snapshot.archive}: the summary a resume puts before the history ══`)));
       print(snapshot.archiveContent === null || snapshot.archiveContent === undefined
-        ? indent(style.red(`[archived context unavailable: ${snapshot.archive}] (the archive is missing; run "stepstore fsck${cli.again}")`))
+        ? indent(style.red(`[archived context unavailable: ${snapshot.archive}] (${missingArchiveHint(cli, handle, snapshot.archive)})`))
         : indent(safeText(snapshot.archiveContent)));
       print(style.yellow(style.bold('══ history since the compaction ══')));
     } else {
@@ -165,10 +186,12 @@ export function register(program: Command): void {
     'stepstore show crab_tg-12345_1',
     'stepstore show crab_tg-12345_1 --archive     # the compaction summary first',
     'stepstore show crab_tg-12345_1 --all         # every step, events and compactions marked',
+    'stepstore show crab_tg-12345_1 --archive --crabtalk-memory ~/.crabtalk/memory.db',
     'stepstore show crab_tg-12345_1 --json',
   ])
     .argument('<handle>', 'session handle (see stepstore list)')
     .option('--all', 'every raw step with its number, events and compaction boundaries included')
     .option('--archive', 'print the archived summary (with --all: under each compaction mark)')
+    .addOption(crabtalkMemoryOption())
     .action(action(false, (cli, [handle], opts) => show(cli, handle as string, opts)));
 }
