@@ -9,7 +9,15 @@ import { openStore } from 'stepstore';
 
 const dir = path.resolve('.stepstore-demo');
 const say = (text = '') => console.log(text);
-const show = (entry) => `${entry.message.role}: ${entry.message.content}`;
+// Messages are crabtalk's: a role and a list of content blocks (text, tool_use, tool_result, ...).
+const text = (role, words) => ({ message: { role, content: [{ type: 'text', text: words }] } });
+const blockText = (block) =>
+  block.type === 'text' ? block.text
+  : block.type === 'tool_use' ? `[calls ${block.name}(${JSON.stringify(block.input)})]`
+  : block.type === 'tool_result' ? `[result of ${block.tool_use_id}] ${block.content}`
+  : `[${block.type}]`;
+const show = (entry) => `${entry.message.role}: ${entry.message.content.map(blockText).join(' ')}`;
+const now = () => new Date().toISOString();
 
 fs.rmSync(dir, { recursive: true, force: true });
 say(`stepstore demo: sessions root ${dir}\n`);
@@ -22,28 +30,41 @@ const handle = await store.createSession(agent, sender);
 say(`created session ${handle} for agent "${agent}", sender "${sender}"`);
 
 const turns = [
-  ['user', 'Hi! Can you check the weather in Lisbon?'],
-  ['assistant', 'Let me look that up.'],
-  ['tool', '{"city":"Lisbon","temp_c":19,"sky":"sunny"}'],
-  ['assistant', 'It is 19 °C and sunny in Lisbon.'],
+  text('user', 'Hi! Can you check the weather in Lisbon?'),
+  {
+    message: {
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Let me look that up.' },
+        { type: 'tool_use', id: 'c1', name: 'weather', input: { city: 'Lisbon' } },
+      ],
+    },
+  },
+  'tool',
+  text('assistant', 'It is 19 °C and sunny in Lisbon.'),
 ];
-for (const [role, content] of turns) {
-  if (role === 'tool') {
+for (const turn of turns) {
+  if (turn === 'tool') {
+    // A tool call: trace events around the tool's result, which crabtalk stores as a user message.
     const [start] = await store.appendEvents(handle, [
-      { event: 'tool_start', calls: [{ id: 'c1', name: 'weather', arguments: '{"city":"Lisbon"}' }], ts: new Date().toISOString() },
+      { event: 'tool_start', calls: [{ id: 'c1', name: 'weather', arguments: '{"city":"Lisbon"}' }], ts: now() },
     ]);
-    const [step] = await store.appendMessages(handle, [{ message: { role, content, tool_call_id: 'c1' } }]);
-    const [end] = await store.appendEvents(handle, [{ event: 'tool_result', call_id: 'c1', duration_ms: 12, ts: new Date().toISOString() }]);
-    say(`  step ${start}: event tool_start   step ${step}: ${role} message   step ${end}: event tool_result`);
+    const result = { type: 'tool_result', tool_use_id: 'c1', name: 'weather', content: '{"city":"Lisbon","temp_c":19,"sky":"sunny"}' };
+    const [step] = await store.appendMessages(handle, [{ message: { role: 'user', content: [result] } }]);
+    const [end] = await store.appendEvents(handle, [{ event: 'tool_result', call_id: 'c1', duration_ms: 12, ts: now() }]);
+    say(`  step ${start}: event tool_start   step ${step}: tool result   step ${end}: event tool_result`);
   } else {
-    const [step] = await store.appendMessages(handle, [{ message: { role, content } }]);
-    say(`  step ${step}: ${role}: ${content}`);
+    const [step] = await store.appendMessages(handle, [turn]);
+    say(`  step ${step}: ${show(turn)}`);
   }
 }
+const usage = { prompt_tokens: 120, completion_tokens: 30, total_tokens: 150 };
+const [done] = await store.appendEvents(handle, [{ event: 'done', model: 'demo-model', iterations: 2, stop_reason: 'stop', usage, ts: now() }]);
+say(`  step ${done}: event done (the turn is over)`);
 
 const archive = await store.compact(handle, 'The user asked about the weather in Lisbon; it was 19 °C and sunny.');
 say(`\ncompacted: summary stored as archive "${archive}", then a marker step naming it`);
-const [after] = await store.appendMessages(handle, [{ message: { role: 'user', content: 'And tomorrow?' } }]);
+const [after] = await store.appendMessages(handle, [text('user', 'And tomorrow?')]);
 say(`  step ${after}: user: And tomorrow?`);
 await store.close();
 say('\n--- the runtime restarts ---\n');
@@ -59,7 +80,7 @@ say('history handed to the model on resume:');
 for (const entry of store.resumeHistory(snapshot)) say(`  ${show(entry)}`);
 
 const other = await store.createSession(agent, 'tg:67890');
-await store.appendMessages(other, [{ message: { role: 'user', content: 'hello from another user' } }]);
+await store.appendMessages(other, [text('user', 'hello from another user')]);
 say('\nall sessions, newest first:');
 for (const { handle: h, meta } of await store.listSessions()) {
   say(`  ${h}  sender=${meta.created_by}  messages=${meta.message_count}  updated=${meta.updated_at}`);

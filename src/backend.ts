@@ -32,6 +32,7 @@ export interface Backend {
    * Stores each step under the next free number, in order; resolves with the
    * numbers once they are as durable as the store's durability promises.
    * Throws SESSION_NOT_FOUND (nothing written) when the session does not exist.
+   * `bump` (null: meta unchanged) lands on meta after any bump before it, in order.
    */
   appendSteps(slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]>;
   /** Steps newest first, in slices, reading no further than the consumer pulls. */
@@ -41,9 +42,15 @@ export interface Backend {
   /**
    * Stores `record` as archive `{base}-{n}` (n claimed exclusively), then a
    * compact marker naming it; a marker is never stored without its archive.
-   * Resolves with the archive name. SESSION_NOT_FOUND when there is no session.
+   * n is above every `{base}-{n}` taken: the store's own archives, those kept
+   * elsewhere that the backend can see (crabtalk's memory file), and those the
+   * session's markers name (markerFloor: read newest first, no further than
+   * the last archive this store minted for the session).
+   * message_count restarts at 1 (COMPACTION_BUMP), coalesced with pending bumps
+   * in order. Resolves with the archive name. SESSION_NOT_FOUND when there is no session.
    */
   compact(slug: Slug, base: string, record: ArchiveRecord): Promise<string>;
+  /** The archive `name`: the store's own, else one kept elsewhere that the backend can see (crabtalk's memory file). */
   getArchive(name: string): Promise<ArchiveRecord | null>;
   /** Creates session `slug` with exactly `meta`; when it exists, writes nothing and returns its meta. */
   importSession(slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null>;
@@ -52,7 +59,7 @@ export interface Backend {
   /** Removes the session and the archives named `{archiveBase}-{n}` it owns; false when it was not a session. */
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean>;
   /** Checks every session and archive, fixes what can be fixed safely while others write (see RepairReport). */
-  repair(dryRun: boolean): Promise<RepairReport>;
+  repair(opts: { dryRun: boolean; fixModes: boolean }): Promise<RepairReport>;
   stats(): StoreStats;
   /** Flushes pending work and releases resources. */
   close(): Promise<void>;

@@ -67,7 +67,7 @@ export async function migrate(
         const content = marker === null ? null : await from.getArchive(marker.name);
         if (marker !== null && content !== null) {
           // The archive must be in place before the marker that names it.
-          await to.importSteps(handle, batch.map((r) => r.line));
+          await to.importRawSteps(handle, batch.map((r) => r.text));
           batch = [];
           if (await to.importArchive(marker.name, { owner: handle, content, archived_at: marker.archivedAt })) {
             report.archivesCopied += 1;
@@ -75,7 +75,7 @@ export async function migrate(
         }
         batch.push(record);
       }
-      await to.importSteps(handle, batch.map((r) => r.line));
+      await to.importRawSteps(handle, batch.map((r) => r.text));
       stepsCopied += missing.length;
     }
     await to.updateMeta(handle, meta);

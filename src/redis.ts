@@ -64,7 +64,7 @@ export async function openRedisStore(options: RedisStoreOptions = {}): Promise<S
       throw invalidOption(`waitForAof needs WAITAOF (Redis 7.2 or newer); this server is ${major}.${minor}`);
     }
   }
-  const backend = new RedisBackend({ conn, prefix, logger: common.logger, stats: { stepsRead: 0, stepsWritten: 0, metaWrites: 0, syncs: 0 } });
+  const backend = new RedisBackend({ conn, prefix, logger: common.logger, messages: common.messages, stats: { stepsRead: 0, stepsWritten: 0, metaWrites: 0, syncs: 0 } });
   return new Store(backend, common);
 }
 

@@ -11,11 +11,14 @@ import * as imports from './sessions/import.js';
 import * as sessions from './sessions/index.js';
 import { KeyedQueue } from './sessions/queue.js';
 import { DEFAULT_MAX_STEP_BYTES } from './format/encode.js';
+import { MESSAGE_MODES } from './format/step-line.js';
 import type {
   ConversationMeta,
   EventLine,
   HistoryEntry,
   Logger,
+  MessageMode,
+  RepairOptions,
   RepairReport,
   SessionSnapshot,
   SessionSummary,
@@ -30,6 +33,12 @@ export interface CommonOptions {
   maxStepBytes?: number;
   /** Receives warnings (skipped steps, unreadable metas); default: console.warn. */
   logger?: Logger;
+  /**
+   * Which messages and events the store writes and reads (the README's
+   * Compatibility section): 'crabtalk' (default) exactly what crabtalk 0.0.22
+   * reads; 'any' also any object `message` and any event tag.
+   */
+  messages?: MessageMode;
 }
 
 const consoleLogger: Logger = {
@@ -38,14 +47,15 @@ const consoleLogger: Logger = {
 
 /** Checks the options every backend shares and fills their defaults. */
 export function resolveCommonOptions(options: CommonOptions): Required<CommonOptions> {
-  const { maxStepBytes = DEFAULT_MAX_STEP_BYTES, logger = consoleLogger } = options;
+  const { maxStepBytes = DEFAULT_MAX_STEP_BYTES, logger = consoleLogger, messages = 'crabtalk' } = options;
   if (!Number.isSafeInteger(maxStepBytes) || maxStepBytes < 1) {
     throw invalidOption('maxStepBytes must be a positive integer');
   }
   if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function') {
     throw invalidOption('logger must have a warn(message) method');
   }
-  return { maxStepBytes, logger };
+  if (!MESSAGE_MODES.includes(messages)) throw invalidOption(`messages must be one of ${MESSAGE_MODES.join(', ')}`);
+  return { maxStepBytes, logger, messages };
 }
 
 export class Store {
@@ -118,6 +128,10 @@ export class Store {
     return imports.importSteps(this.#ctx, handle, lines);
   }
 
+  importRawSteps(handle: string, texts: string[]): Promise<number[]> {
+    return imports.importRawSteps(this.#ctx, handle, texts);
+  }
+
   /** Stores an archive under exactly `name` (for migration and import tools); false when it is there already. */
   importArchive(name: string, archive: { owner: string; content: string; archived_at?: string }): Promise<boolean> {
     return imports.importArchive(this.#ctx, name, archive);
@@ -126,10 +140,11 @@ export class Store {
   /**
    * Checks every session and archive and fixes what is safe to fix while other
    * processes write: leftovers of interrupted writes, half-made sessions, meta
-   * counters, orphan archives, modes. Reports what it cannot fix. With
+   * counters, orphan archives, unsafe write bits. Reports what it cannot fix,
+   * and modes merely looser than 0600 / 0700 (set only with `fixModes`). With
    * `dryRun`, only reports.
    */
-  repair(opts?: { dryRun?: boolean }): Promise<RepairReport> {
+  repair(opts?: RepairOptions): Promise<RepairReport> {
     return sessions.repair(this.#ctx, opts);
   }
 

@@ -45,6 +45,13 @@ export interface LegacyCompactMarker {
 
 export type StepLine = CompactMarker | LegacyCompactMarker | EventLine | HistoryEntry;
 
+/**
+ * 'crabtalk': entries and events are exactly what crabtalk 0.0.22 reads (its
+ * content-block messages, its four events); 'any': any object `message`, any
+ * event tag (crabtalk skips what it cannot read).
+ */
+export type MessageMode = 'crabtalk' | 'any';
+
 /** How a stored step reads back, in crabtalk's first-match order. */
 export type StepKind = 'compact' | 'legacy-compact' | 'event' | 'entry';
 
@@ -70,6 +77,8 @@ export interface StepRecord {
   /** How the step reads back (crabtalk's first-match order). */
   kind: StepKind;
   line: StepLine;
+  /** The step exactly as stored (what importRawSteps takes to copy it byte for byte). */
+  text: string;
 }
 
 export interface SessionSummary {
@@ -93,6 +102,26 @@ export interface StoreStats {
   syncs: number;
 }
 
+export interface RepairOptions {
+  /** Only report; change nothing. */
+  dryRun?: boolean;
+  /** Also set every mode looser than 0600 / 0700 to them (by default only unsafe write bits are removed). */
+  fixModes?: boolean;
+}
+
+/** A file or directory whose mode is looser than stepstore's own (see RepairReport.looseModes). */
+export interface LooseMode {
+  /** Relative to the sessions root, e.g. `crab_tg-1_1/step-000001`. */
+  path: string;
+  /** Octal, e.g. `644`. */
+  mode: string;
+  /** Why the mode is unsafe; null when it is only looser than stepstore's own. */
+  risk: string | null;
+  action: 'changed' | 'kept';
+  /** The mode it was (or would be) set to, octal; null when kept. */
+  to: string | null;
+}
+
 /**
  * What store.repair() found and did. With `dryRun`, the same lists say what
  * it would do; nothing is changed.
@@ -105,7 +134,11 @@ export interface RepairReport {
   leftoversRemoved: string[];
   /** Directories (or keys) of sessions without a meta: removed when empty and old, else kept and reported. */
   incompleteSessions: { name: string; action: 'removed' | 'kept'; reason: string }[];
-  /** message_count recomputed from the steps. */
+  /**
+   * message_count recomputed from the steps by crabtalk's rule: the length of
+   * the live conversation (every entry; after a compact marker, 1 for the
+   * summary plus the entries after it; after a legacy marker, the entries after it).
+   */
   countersFixed: { handle: string; from: number; to: number }[];
   /** Sessions written to in the last few seconds: their counters are left for a later run. */
   countersSkipped: string[];
@@ -119,8 +152,15 @@ export interface RepairReport {
   orphanArchivesRemoved: string[];
   /** Archive entries that are not archive records. */
   corruptArchives: string[];
-  /** Files and directories whose mode was not 0600 / 0700, set right (filesystem). */
-  modesFixed: string[];
+  /**
+   * Files and directories with modes looser than stepstore's own 0600 / 0700
+   * (filesystem), as crabtalk's umask makes them (0644 / 0755, 0664 / 0775).
+   * `risk` says why a mode is unsafe (writable by others, or by a group other
+   * users are in), null when it is only looser. Repair removes the risky write
+   * bits; it sets modes to 0600 / 0700 only with `fixModes`. `action`:
+   * `changed` to `to` (with `dryRun`: would be), or `kept` as it is.
+   */
+  looseModes: LooseMode[];
   /** Index entries added for sessions missing from an index, or removed for sessions gone (Redis). */
   indexEntriesFixed: string[];
 }

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { openStore } from '../../dist/index.js';
 import { check, countingLogger, rssProbe } from '../lib/harness.mjs';
 import { readStepsSync, repeated } from '../lib/floors.mjs';
-import { messages } from '../lib/payload.mjs';
+import { messages, textOf } from '../lib/payload.mjs';
 import { openDb } from '../lib/sqlite.mjs';
 
 export async function prepareSession(root, agent, sender, parts) {
@@ -44,9 +44,9 @@ function rssProbeOf(mode, args, expectedEntries) {
 function checkHistory(history, expected, what) {
   check(history.length === expected.length, `${what}: ${history.length} entries, expected ${expected.length}`);
   const last = expected.length - 1;
-  check(history[0].message.content === expected[0].message.content, `${what}: first entry differs`);
-  check(history[last].message.content === expected[last].message.content, `${what}: last entry differs`);
-  check(history[last >> 1].message.content === expected[last >> 1].message.content, `${what}: middle entry differs`);
+  check(textOf(history[0]) === textOf(expected[0]), `${what}: first entry differs`);
+  check(textOf(history[last]) === textOf(expected[last]), `${what}: last entry differs`);
+  check(textOf(history[last >> 1]) === textOf(expected[last >> 1]), `${what}: middle entry differs`);
 }
 
 function loadSessionRun(root, handle, expected) {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { openStore } from '../../dist/index.js';
 import { appendConcurrently, check, countingLogger } from '../lib/harness.mjs';
 import { fdatasyncFloor } from '../lib/floors.mjs';
-import { events, messages } from '../lib/payload.mjs';
+import { events, messages, textOf } from '../lib/payload.mjs';
 import { countRows, openDb } from '../lib/sqlite.mjs';
 
 function concurrentRun(sessions, perSession, kind) {
@@ -33,7 +33,7 @@ function concurrentRun(sessions, perSession, kind) {
         const snap = await verifier.loadSession(handles[k]);
         check(snap.history.length === perSession, `session ${k}: loaded ${snap.history.length} messages`);
         check(snap.meta.message_count === perSession, `session ${k}: message_count ${snap.meta.message_count}`);
-        check(snap.history[perSession - 1].message.content === items[k][perSession - 1].message.content, `session ${k}: last message differs`);
+        check(textOf(snap.history[perSession - 1]) === textOf(items[k][perSession - 1]), `session ${k}: last message differs`);
       }
     }
     await verifier.close();

@@ -6,7 +6,7 @@
 import { createClient } from 'redis';
 import { openRedisStore } from '../../dist/redis.js';
 import { appendConcurrently, check, countingLogger } from '../lib/harness.mjs';
-import { messageBuffers, messages } from '../lib/payload.mjs';
+import { messageBuffers, messages, textOf } from '../lib/payload.mjs';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BASE = `stepstore-bench:${process.pid}:`;
@@ -72,7 +72,7 @@ function storeRun(sessions, perSession) {
     for (let k = 0; k < sessions; k++) {
       const snap = await store.loadSession(handles[k]);
       check(snap.history.length === perSession && snap.meta.message_count === perSession, `session ${k} holds ${snap.history.length}`);
-      check(snap.history[perSession - 1].message.content === items[k][perSession - 1].message.content, `session ${k}: last message differs`);
+      check(textOf(snap.history[perSession - 1]) === textOf(items[k][perSession - 1]), `session ${k}: last message differs`);
     }
     await store.close();
     check(logger.warnings === 0, `store warned: ${logger.first}`);

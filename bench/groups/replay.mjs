@@ -5,7 +5,7 @@ import path from 'node:path';
 import { openStore } from '../../dist/index.js';
 import { check, countingLogger } from '../lib/harness.mjs';
 import { readStepsSync, readTailSync, repeated } from '../lib/floors.mjs';
-import { messages } from '../lib/payload.mjs';
+import { messages, textOf } from '../lib/payload.mjs';
 import { prepareSession } from './load.mjs';
 
 const ARCHIVE = 'bench-archive';
@@ -44,7 +44,7 @@ export default {
             id: 'tail-read',
             label: `readdirSync + read + parse the ${tail} tail steps`,
             run: repeated(reps, () => readTailSync(dir, tail), (got) => {
-              check(got.length === tail && got[tail - 1].message.content === live[tail - 1].message.content, 'tail read differs');
+              check(got.length === tail && textOf(got[tail - 1]) === textOf(live[tail - 1]), 'tail read differs');
             }),
           },
         ],
@@ -63,8 +63,8 @@ export default {
               const result = await repeated(reps, () => store.loadSession(handle), (snap) => {
                 check(snap.history.length === tail, `loadSession returned ${snap.history.length} entries, expected ${tail}`);
                 check(snap.archive === ARCHIVE, `archive ${snap.archive}, expected ${ARCHIVE}`);
-                check(snap.history[0].message.content === live[0].message.content, 'first live entry differs');
-                check(snap.history[tail - 1].message.content === live[tail - 1].message.content, 'last live entry differs');
+                check(textOf(snap.history[0]) === textOf(live[0]), 'first live entry differs');
+                check(textOf(snap.history[tail - 1]) === textOf(live[tail - 1]), 'last live entry differs');
                 check(logger.warnings === 0, `store warned: ${logger.first}`);
                 const st = store.stats();
                 return { info: { stepsReadPerLoad: st.stepsRead / reps } };

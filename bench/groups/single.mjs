@@ -5,7 +5,7 @@ import path from 'node:path';
 import { openStore } from '../../dist/index.js';
 import { check, countingLogger } from '../lib/harness.mjs';
 import { designFloor, fdatasyncFloor, stepName } from '../lib/floors.mjs';
-import { events, messages } from '../lib/payload.mjs';
+import { events, messages, textOf } from '../lib/payload.mjs';
 import { countRows, openDb } from '../lib/sqlite.mjs';
 
 /** n steps through the store, `batch` per call; per-step samples (call time / batch). */
@@ -47,11 +47,11 @@ export function appendRun(n, { durability, kind, batch = 1, tag = 's' }) {
     if (kind === 'events') {
       check(snap.history.length === 0 && snap.meta.message_count === 0, 'events must not enter history or message_count');
       const last = JSON.parse(fs.readFileSync(path.join(root, handle, stepName(n)), 'utf8'));
-      check(last.output === items[n - 1].output, 'last event step does not hold the last event');
+      check(last.content === items[n - 1].content, 'last event step does not hold the last event');
     } else {
       check(snap.history.length === n, `loaded ${snap.history.length} messages, expected ${n}`);
       check(snap.meta.message_count === n, `meta.message_count ${snap.meta.message_count}, expected ${n}`);
-      check(snap.history[n - 1].message.content === items[n - 1].message.content, 'last message differs');
+      check(textOf(snap.history[n - 1]) === textOf(items[n - 1]), 'last message differs');
     }
     check(logger.warnings === 0, `store warned: ${logger.first}`);
     return {
@@ -78,7 +78,7 @@ export function jsonlRun(n) {
     const timed = ctx.stop(t);
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
     check(lines.length === n, `jsonl has ${lines.length} lines, expected ${n}`);
-    check(JSON.parse(lines[n - 1]).message.content === items[n - 1].message.content, 'jsonl last line differs');
+    check(textOf(JSON.parse(lines[n - 1])) === textOf(items[n - 1]), 'jsonl last line differs');
     return { ...timed, ops: n, samples };
   };
 }

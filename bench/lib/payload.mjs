@@ -1,4 +1,5 @@
-// The steps every scenario writes: ~1 KB JSON messages and events, each one
+// The steps every scenario writes: ~1 KB JSON messages and events in crabtalk's
+// shapes (a message of one text block, a user_steered event), each one
 // distinct (its index is in the text) so checks can tell them apart.
 
 const WORDS =
@@ -10,12 +11,18 @@ export const CONTENT_CHARS = 1000;
 
 export function message(i, tag = 'm') {
   const head = `${tag}${i}: `;
-  return { message: { role: i % 2 ? 'assistant' : 'user', content: head + FILL.slice(0, CONTENT_CHARS - head.length) } };
+  const text = head + FILL.slice(0, CONTENT_CHARS - head.length);
+  return { message: { role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text }] } };
+}
+
+/** The text of a message built by message(): what checks compare. */
+export function textOf(entry) {
+  return entry.message.content.map((block) => block.text).join('');
 }
 
 export function event(i, tag = 'e') {
   const head = `${tag}${i}: `;
-  return { event: 'tool_result', call_id: `c${i}`, output: head + FILL.slice(0, CONTENT_CHARS - head.length) };
+  return { event: 'user_steered', content: head + FILL.slice(0, CONTENT_CHARS - head.length), ts: '2026-03-25T10:00:00Z' };
 }
 
 export function messages(n, tag) {

@@ -4,7 +4,8 @@
 // stepstore export, version 1 (JSON Lines, UTF-8):
 //   {"stepstore_export":1,"handle":"crab_tg-12345_1","exported_at":"…","meta":{…}}   first line
 //   {"archive":"crab-tg-12345-1-1","archived_at":"…","content":"…"}                  before the marker naming it
-//   {"step":1,"line":{…}}                                                            every step, in order
+//   {"step":1,"line":{…}}                                                            every step, in order, `line` the stored text byte for byte
+//   {"step":2,"text":"{…}"}                                                          (a stored text spanning lines, as a JSON string)
 // crabtalk's older single-file sessions (JSON Lines): a meta object first, then
 // history entries ({"agent"?,"message":{…}}) and {"compact":"…"} lines.
 
@@ -26,9 +27,16 @@ export interface ArchiveLine {
   content: string;
 }
 
+/** A step read from a file: its value, and its text exactly as the file spells it. */
+export interface FileStep {
+  step: number;
+  line: StepLine;
+  text: string;
+}
+
 export type ParsedFile =
-  | { format: 'stepstore-export'; handle: string; meta: ConversationMeta; archives: ArchiveLine[]; steps: { step: number; line: StepLine }[] }
-  | { format: 'crabtalk-jsonl'; meta: Record<string, unknown>; steps: { step: number; line: StepLine }[] };
+  | { format: 'stepstore-export'; handle: string; meta: ConversationMeta; archives: ArchiveLine[]; steps: FileStep[] }
+  | { format: 'crabtalk-jsonl'; meta: Record<string, unknown>; steps: FileStep[] };
 
 /** A problem with the file, at a line number (1-based). */
 export class FileProblem extends Error {
@@ -56,7 +64,8 @@ function parseLine(text: string, n: number): Record<string, unknown> {
 function checkMetaShape(meta: unknown, n: number, what: string): asserts meta is Record<string, unknown> {
   if (!isObject(meta)) throw new FileProblem(n, `${what} is not an object`);
   for (const field of ['agent', 'created_by'] as const) {
-    if (typeof meta[field] !== 'string' || meta[field] === '') throw new FileProblem(n, `${what} has no "${field}"`);
+    // Any string: an empty agent or sender is a name too (its slug is empty, as in `crab__1`).
+    if (typeof meta[field] !== 'string') throw new FileProblem(n, `${what} has no "${field}"`);
   }
 }
 
@@ -80,17 +89,19 @@ function parseExport(head: Record<string, unknown>, n: number, rest: { n: number
   if (typeof head.handle !== 'string') throw new FileProblem(n, 'the header has no "handle"');
   checkMetaShape(head.meta, n, 'the header\'s "meta"');
   const archives: ArchiveLine[] = [];
-  const steps: { step: number; line: StepLine }[] = [];
+  const steps: FileStep[] = [];
   const seen = new Map<string, string>();
   for (const { n: at, text } of rest) {
     const value = parseLine(text, at);
     if ('step' in value) {
-      const { step, line } = value;
+      const { step } = value;
       if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 1) throw new FileProblem(at, '"step" is not a step number');
       const previous = steps.at(-1)?.step ?? 0;
       if (step <= previous) throw new FileProblem(at, `step ${step} comes after step ${previous}: steps must be in increasing order`);
+      const stored = storedText(value, text, at);
+      const line = JSON.parse(stored) as unknown;
       if (!isStepLine(line)) throw new FileProblem(at, `step ${step} is not a message, event or compact marker`);
-      steps.push({ step, line });
+      steps.push({ step, line, text: stored });
     } else if ('archive' in value) {
       const { archive, content, archived_at } = value;
       if (typeof archive !== 'string' || archive === '') throw new FileProblem(at, '"archive" is not an archive name');
@@ -109,12 +120,40 @@ function parseExport(head: Record<string, unknown>, n: number, rest: { n: number
   return { format: 'stepstore-export', handle: head.handle, meta: head.meta as ConversationMeta, archives, steps };
 }
 
+/**
+ * The step's stored text: `text` as given, or the `line` value exactly as the
+ * export spells it (export writes `{"step":N,"line":<stored text>}`); a line
+ * some other tool re-encoded is taken as it now reads.
+ */
+function storedText(value: Record<string, unknown>, text: string, at: number): string {
+  if ('text' in value) {
+    if (typeof value.text !== 'string') throw new FileProblem(at, '"text" is not a string');
+    try {
+      JSON.parse(value.text);
+    } catch {
+      throw new FileProblem(at, '"text" is not valid JSON');
+    }
+    return value.text;
+  }
+  if (!('line' in value)) throw new FileProblem(at, 'a step line needs "line" or "text"');
+  const exact = /^\{"step":\d+,"line":([\s\S]*)\}$/.exec(text);
+  if (exact !== null) {
+    try {
+      JSON.parse(exact[1]!);
+      return exact[1]!;
+    } catch {
+      // not our spelling after all: fall through
+    }
+  }
+  return JSON.stringify(value.line);
+}
+
 function parseCrabtalk(head: Record<string, unknown>, n: number, rest: { n: number; text: string }[]): ParsedFile {
   checkMetaShape(head, n, 'the meta line');
   const steps = rest.map(({ n: at, text }, i) => {
     const line = parseLine(text, at);
     if (!isStepLine(line)) throw new FileProblem(at, 'not a message, event or compact line');
-    return { step: i + 1, line };
+    return { step: i + 1, line, text };
   });
   return { format: 'crabtalk-jsonl', meta: head, steps };
 }

@@ -66,6 +66,14 @@ export function safeText(text: string): string {
   return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
 }
 
+/**
+ * A name from a store as one quoted line, every control character escaped
+ * (`"line\nbreak"`, `"\u001b"`): agents and senders may hold any of them.
+ */
+export function quoted(name: string): string {
+  return JSON.stringify(name).replace(/[\x7f-\x9f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function indent(text: string, by = '  '): string {
   return text
     .split('\n')
@@ -151,13 +159,17 @@ export function parseDuration(text: string): number | null {
 
 // ---------------------------------------------------------------- steps
 
-/** The kind a stored line reads back as: the library's rule (crabtalk's first-match order). */
+/**
+ * The kind a line reads back as: the library's rule (crabtalk's first-match
+ * order). Markers read the same in every message mode; the store itself
+ * refuses what its mode does not take, so files are checked loosely here.
+ */
 export function kindOf(line: StepLine): StepKind {
-  return stepKindOf(line)!;
+  return stepKindOf(line, { messages: 'any' })!;
 }
 
 export function isStepLine(value: unknown): value is StepLine {
-  return stepKindOf(value) !== null;
+  return stepKindOf(value, { messages: 'any' }) !== null;
 }
 
 const asRecord = (v: unknown): Record<string, unknown> | null =>

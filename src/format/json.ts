@@ -2,6 +2,7 @@
 // counts as a plain object, and a checked copy of what JSON can hold without loss.
 
 import { StepStoreError, invalidEntry } from '../errors.js';
+import { MAX_JSON_DEPTH, hasLoneSurrogate } from './json-facts.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
@@ -9,13 +10,15 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** Deepest nesting of arrays and objects accepted: crabtalk's JSON parser refuses more than 128 levels. */
-export const MAX_DEPTH = 128;
+/** Deepest nesting of arrays and objects accepted: as deep as crabtalk's JSON parser reads. */
+export const MAX_DEPTH = MAX_JSON_DEPTH;
 
 /**
  * A deep copy of `value`, reading each property exactly once, when it is
  * plain JSON: null, booleans, finite numbers, strings, arrays and plain
- * objects, without cycles, nested at most MAX_DEPTH levels. Properties whose
+ * objects, without cycles, nested at most MAX_DEPTH levels, every string and
+ * key well-formed UTF-16 (a lone surrogate cannot be written as UTF-8, so
+ * crabtalk could not read it back). Properties whose
  * value is `undefined` are left out (JSON drops them). Anything else, and
  * anything a getter or proxy throws while it is read, is INVALID_ENTRY, so a
  * caller validates and stores the copy, never an object that could change
@@ -29,6 +32,8 @@ export function plainCopy(value: unknown, path: string): unknown {
   const visit = (v: unknown, depth: number): unknown => {
     switch (typeof v) {
       case 'string':
+        if (hasLoneSurrogate(v)) throw invalidEntry(`${at()} holds a lone UTF-16 surrogate, which JSON in UTF-8 cannot carry`);
+        return v;
       case 'boolean':
         return v;
       case 'number':
@@ -56,6 +61,7 @@ export function plainCopy(value: unknown, path: string): unknown {
             const item = v[key];
             if (item === undefined) continue;
             keys.push(key);
+            if (hasLoneSurrogate(key)) throw invalidEntry(`the key ${at()} holds a lone UTF-16 surrogate, which JSON in UTF-8 cannot carry`);
             // defineProperty: a key named "__proto__" stays a key, never a prototype.
             Object.defineProperty(copy, key, { value: visit(item, depth + 1), enumerable: true, writable: true, configurable: true });
             keys.pop();

@@ -4,6 +4,7 @@
 
 import { StepStoreError } from '../errors.js';
 import { isPlainObject, plainCopy } from './json.js';
+import { pathKey, scanJson } from './json-facts.js';
 import type { ConversationMeta } from '../types.js';
 import { now, sameInstant } from './time.js';
 
@@ -25,6 +26,13 @@ export function decodeMeta(text: string): ConversationMeta {
   } catch {
     throw corrupt('is not valid JSON');
   }
+  // What JSON.parse forgives but crabtalk's parser does not: the session would vanish from crabtalk's list.
+  const facts = scanJson(text);
+  if (facts.refused !== null) throw corrupt(`cannot be read by crabtalk: it ${facts.refused}`);
+  const twice = META_FIELDS.find((field) => facts.duplicates?.get(pathKey([]))?.has(field));
+  if (twice !== undefined) throw corrupt(`gives "${twice}" twice`);
+  const count = facts.numbers?.get(pathKey(['message_count']));
+  if (count !== undefined && !/^(?:0|[1-9]\d*)$/.test(count)) throw corrupt(`"message_count" is ${count}, not an unsigned integer`);
   return decodeMetaObject(raw);
 }
 

@@ -3,7 +3,7 @@
 import type { Backend } from '../backend.js';
 import { StepStoreError, invalidOption } from '../errors.js';
 import { isPlainObject } from '../format/json.js';
-import type { Logger } from '../types.js';
+import type { Logger, MessageMode } from '../types.js';
 import type { KeyedQueue } from './queue.js';
 
 export interface StoreContext {
@@ -11,6 +11,7 @@ export interface StoreContext {
   queue: KeyedQueue;
   maxStepBytes: number;
   logger: Logger;
+  messages: MessageMode;
   closed: boolean;
 }
 

@@ -5,7 +5,7 @@
 
 import { StepStoreError, invalidEntry } from '../errors.js';
 import { splitArchiveName, type ArchiveRecord } from '../format/archive.js';
-import { checkStepSize, encodeLines } from '../format/encode.js';
+import { checkStepSize, encodeLines, encodeTexts } from '../format/encode.js';
 import { isPlainObject } from '../format/json.js';
 import { checkMeta, encodeMeta, maxMetaBytes, sameIdentity } from '../format/meta.js';
 import { checkArchiveName, parseHandle } from '../format/slug.js';
@@ -30,7 +30,15 @@ export async function importSession(ctx: StoreContext, handle: string, meta: Con
 export async function importSteps(ctx: StoreContext, handle: string, lines: StepLine[]): Promise<number[]> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
-  const steps = encodeLines(lines, ctx.maxStepBytes);
+  const steps = encodeLines(lines, ctx.maxStepBytes, ctx.messages);
+  return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, null));
+}
+
+/** Appends stored step texts byte for byte (as readSteps returns them in `text`); no meta bump. */
+export async function importRawSteps(ctx: StoreContext, handle: string, texts: string[]): Promise<number[]> {
+  assertOpen(ctx);
+  const slug = parseHandle(handle);
+  const steps = encodeTexts(texts, ctx.maxStepBytes, ctx.messages);
   return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, null));
 }
 

@@ -6,10 +6,10 @@ import { archiveBase } from '../format/archive.js';
 import { StepStoreError, invalidOption, sessionNotFound } from '../errors.js';
 import { newMeta } from '../format/meta.js';
 import { compareInstants, instantOf, now, type Instant } from '../format/time.js';
-import type { ConversationMeta, EventLine, HistoryEntry, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
+import type { ConversationMeta, EventLine, HistoryEntry, RepairOptions, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, optionsOf, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
-import { agentPrefix, checkName, parseHandle, seqOf, sessionPrefix, type Slug } from '../format/slug.js';
+import { checkName, findPrefixes, listPrefix, parseHandle, seqOf, sessionPrefix, type Slug } from '../format/slug.js';
 import { classifyStep } from '../format/step-line.js';
 import { encodeBatch } from '../format/encode.js';
 
@@ -20,13 +20,19 @@ export async function create(ctx: StoreContext, agent: string, createdBy: string
   return ctx.backend.createSession(sessionPrefix(agent, createdBy), newMeta(agent, createdBy));
 }
 
-/** Newest session whose meta names exactly this agent and sender; slug collisions never match. */
+/**
+ * Newest session whose meta names exactly this agent and sender; slug
+ * collisions never match. Under the prefix create uses first, then under
+ * crabtalk's whole name of a pair stepstore cuts (see findPrefixes).
+ */
 export async function findLatest(ctx: StoreContext, agent: string, createdBy: string): Promise<string | null> {
   assertOpen(ctx);
   checkName('agent', agent);
   checkName('createdBy', createdBy);
-  for await (const { slug, meta } of ctx.backend.sessionsBySeq(sessionPrefix(agent, createdBy))) {
-    if (meta.agent === agent && meta.created_by === createdBy) return slug;
+  for (const prefix of findPrefixes(agent, createdBy)) {
+    for await (const { slug, meta } of ctx.backend.sessionsBySeq(prefix)) {
+      if (meta.agent === agent && meta.created_by === createdBy) return slug;
+    }
   }
   return null;
 }
@@ -65,7 +71,7 @@ export async function load(
   const snapshot = await readOne<SessionSnapshot>(ctx, slug, async () => {
     const meta = await ctx.backend.readMeta(slug);
     if (meta === null) return null;
-    return { meta, ...(await replay(slug, ctx.backend.stepsNewestFirst(slug), ctx.logger)) };
+    return { meta, ...(await replay(slug, ctx.backend.stepsNewestFirst(slug), ctx.logger, ctx.messages)) };
   });
   if (snapshot === null) return null;
   const { archive } = snapshot;
@@ -99,12 +105,16 @@ export async function readSteps(
     const read: StepRecord[] = [];
     for await (const slice of ctx.backend.stepsAfter(slug, after)) {
       for (const raw of slice) {
-        const classified = 'problem' in raw ? { kind: null, reason: raw.problem } : classifyStep(raw.text);
+        if ('problem' in raw) {
+          skipStep(null, ctx.logger, slug, raw.step, raw.problem);
+          continue;
+        }
+        const classified = classifyStep(raw.text, ctx.messages);
         if (classified.kind === null) {
           skipStep(null, ctx.logger, slug, raw.step, classified.reason);
           continue;
         }
-        read.push({ step: raw.step, kind: classified.kind, line: classified.line });
+        read.push({ step: raw.step, kind: classified.kind, line: classified.line, text: raw.text });
         if (read.length >= limit) return read;
       }
     }
@@ -125,7 +135,7 @@ export async function list(
   if (agent !== undefined) checkName('agent', agent);
   if (createdBy !== undefined) checkName('createdBy', createdBy);
   const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
-  const namePrefix = agent === undefined ? '' : createdBy === undefined ? agentPrefix(agent) : sessionPrefix(agent, createdBy);
+  const namePrefix = listPrefix(agent, createdBy);
   const found: Listed[] = [];
   for await (const slice of ctx.backend.listSessions(namePrefix)) {
     for (const { slug, meta } of slice) {
@@ -165,7 +175,7 @@ export async function append(
 ): Promise<number[]> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
-  const steps = encodeBatch(items, kind, ctx.maxStepBytes);
+  const steps = encodeBatch(items, kind, ctx.maxStepBytes, ctx.messages);
   const bump = kind === 'entry' && steps.length > 0 ? { messages: steps.length, at: now() } : null;
   return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, bump));
 }
@@ -176,11 +186,12 @@ export async function remove(ctx: StoreContext, handle: string): Promise<boolean
   return ctx.queue.run(slug, () => ctx.backend.deleteSession(slug, archiveBase(slug)));
 }
 
-export async function repair(ctx: StoreContext, options?: { dryRun?: boolean }): Promise<RepairReport> {
+export async function repair(ctx: StoreContext, options?: RepairOptions): Promise<RepairReport> {
   assertOpen(ctx);
   const opts = optionsOf(options, 'repair');
   if (opts.dryRun !== undefined && typeof opts.dryRun !== 'boolean') throw invalidOption('dryRun must be a boolean');
-  return ctx.backend.repair(opts.dryRun === true);
+  if (opts.fixModes !== undefined && typeof opts.fixModes !== 'boolean') throw invalidOption('fixModes must be a boolean');
+  return ctx.backend.repair({ dryRun: opts.dryRun === true, fixModes: opts.fixModes === true });
 }
 
 export async function close(ctx: StoreContext): Promise<void> {

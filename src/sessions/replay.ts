@@ -3,7 +3,7 @@
 // live tail of a session, not with its whole length.
 
 import type { RawStep } from '../backend.js';
-import type { Diagnostic, HistoryEntry, Logger } from '../types.js';
+import type { Diagnostic, HistoryEntry, Logger, MessageMode } from '../types.js';
 import { classifyStep, isBoundary } from '../format/step-line.js';
 
 export interface Replayed {
@@ -18,7 +18,12 @@ export function skipStep(diagnostics: Diagnostic[] | null, logger: Logger, where
   logger.warn(`skipping step ${step} of ${where}: ${reason}`, { session: where, step, reason });
 }
 
-export async function replay(slug: string, newestFirst: AsyncIterable<RawStep[]>, logger: Logger): Promise<Replayed> {
+export async function replay(
+  slug: string,
+  newestFirst: AsyncIterable<RawStep[]>,
+  logger: Logger,
+  mode: MessageMode,
+): Promise<Replayed> {
   const reversed: HistoryEntry[] = [];
   const diagnostics: Diagnostic[] = [];
   let archive: string | null = null;
@@ -28,7 +33,7 @@ export async function replay(slug: string, newestFirst: AsyncIterable<RawStep[]>
         skipStep(diagnostics, logger, slug, raw.step, raw.problem);
         continue;
       }
-      const classified = classifyStep(raw.text);
+      const classified = classifyStep(raw.text, mode);
       if (classified.kind === null) {
         skipStep(diagnostics, logger, slug, raw.step, classified.reason);
       } else if (isBoundary(classified.kind)) {

@@ -10,7 +10,7 @@ const [dir, sessionsArg = '300', durability = 'full'] = process.argv.slice(2);
 const SESSIONS = Number(sessionsArg);
 const SEED = 3;
 
-const msg = (content) => ({ message: { role: 'user', content } });
+const msg = (text) => ({ message: { role: 'user', content: [{ type: 'text', text }] } });
 const seedOf = (i) => Array.from({ length: SEED }, (_, k) => msg(`s${i}:seed${k}`));
 /** Every fifth append is a batch of several messages. */
 const batchOf = (i) => Array.from({ length: i % 5 === 0 ? 2 + (i % 4) : 1 }, (_, k) => msg(`s${i}:new${k}`));

@@ -63,7 +63,7 @@ describe('fs backend under a low descriptor limit', () => {
 });
 
 const { O_CREAT, O_DIRECTORY } = fs.constants;
-const msg = (content: string) => ({ message: { role: 'user', content } });
+const msg = (text: string) => ({ message: { role: 'user', content: [{ type: 'text', text }] } });
 
 function emfile(path: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`EMFILE: too many open files, open '${path}'`);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Durability, type Store, type StoreOptions } from 'stepstore';
-import { expectCode, recordingLogger, userMessage, userMessages } from '../conformance/fixture.js';
+import { doneEvent, expectCode, recordingLogger, steered, toolResult, toolStart, userMessage, userMessages } from '../conformance/fixture.js';
 import { makeTempDir, quietLogger } from '../helpers/fs-harness.js';
 
 let base: string;
@@ -87,23 +87,23 @@ describe('layout', () => {
   it('a session is a directory named by its handle holding meta and step-NNNNNN files, nothing else', async () => {
     const store = await open();
     const handle = await store.createSession('crab', 'tg:12345');
-    const items = [userMessage('a'), { agent: 'guest', message: { role: 'assistant', content: 'b' } }];
+    const items = [userMessage('a'), { agent: 'guest', message: { role: 'assistant', content: [{ type: 'text', text: 'b' }] } }];
     await store.appendMessages(handle, items);
-    await store.appendEvents(handle, [{ event: 'done', model: 'm' }]);
+    await store.appendEvents(handle, [doneEvent('m')]);
     await store.appendCompact(handle, 'crab-tg-12345-1-1');
-    await store.appendMessages(handle, [{ agent: '', message: { role: 'user', content: 'c' } }]);
+    await store.appendMessages(handle, [{ agent: '', ...userMessage('c') }]);
     await store.close();
     expect(names(root)).toEqual(['crab_tg-12345_1']);
     expect(names(at(handle))).toEqual(['meta', 'step-000001', 'step-000002', 'step-000003', 'step-000004', 'step-000005']);
     const text = (n: number) => fs.readFileSync(at(handle, stepName(n)), 'utf8');
     expect(text(1)).toBe(JSON.stringify(items[0]));
     expect(text(2)).toBe(JSON.stringify(items[1]));
-    expect(text(3)).toBe('{"event":"done","model":"m"}');
+    expect(text(3)).toBe(JSON.stringify(doneEvent('m')));
     const marker = JSON.parse(text(4)) as Record<string, unknown>;
     expect(Object.keys(marker).sort()).toEqual(['archive_name', 'archived_at']);
     expect(marker.archive_name).toBe('crab-tg-12345-1-1');
     expect(Number.isNaN(Date.parse(marker.archived_at as string))).toBe(false);
-    expect(text(5)).toBe('{"message":{"role":"user","content":"c"}}');
+    expect(text(5)).toBe('{"message":{"role":"user","content":[{"type":"text","text":"c"}]}}');
   });
 
   it('meta holds exactly crabtalk\'s fields, created_at equal to updated_at at first', async () => {
@@ -136,7 +136,7 @@ describe('layout', () => {
     expect((await store.readSteps('crab_u_1')).map((s) => s.step)).toEqual([999_998, 999_999, 1_000_000, 1_000_001]);
     expect((await store.readSteps('crab_u_1', { after: 999_999 })).map((s) => s.line)).toEqual(expected.slice(2));
     const restarted = await open();
-    expect(await restarted.appendEvents('crab_u_1', [{ event: 'e' }])).toEqual([1_000_002]);
+    expect(await restarted.appendEvents('crab_u_1', [doneEvent()])).toEqual([1_000_002]);
   });
 
   it('archives live in .stepstore/archives, which list, find and crabtalk skip', async () => {
@@ -169,7 +169,7 @@ describe('layout', () => {
     const store = await open({ durability });
     const handle = await store.createSession('crab', 'u');
     await store.appendMessages(handle, userMessages('batch', 150));
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.appendEvents(handle, [{ event: `e${i}` }])));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.appendEvents(handle, [toolStart(`e${i}`)])));
     await store.compact(handle, 'summary');
     await store.updateMeta(handle, { ...(await store.loadSession(handle))!.meta, title: 't' });
     await store.close();
@@ -183,8 +183,8 @@ describe('layout', () => {
       const store = await open({ durability });
       const handle = await store.createSession('crab', `sync-${durability}`);
       const before = store.stats().syncs;
-      await store.appendEvents(handle, [{ event: 'one' }]);
-      await store.appendEvents(handle, [{ event: 'e1' }, { event: 'e2' }]);
+      await store.appendEvents(handle, [steered('one')]);
+      await store.appendEvents(handle, [toolStart('e1'), toolResult('e1')]);
       return store.stats().syncs - before;
     };
     const none = await syncsFor('none');
@@ -208,10 +208,15 @@ describe('layout', () => {
 
     const events = await open();
     const quiet = events.stats().metaWrites;
-    for (let i = 0; i < 10; i++) await events.appendEvents(handle, [{ event: `e${i}` }]);
-    await events.appendCompact(handle, 'crab-u-1-1');
+    for (let i = 0; i < 10; i++) await events.appendEvents(handle, [toolStart(`e${i}`)]);
     await events.close();
     expect(events.stats().metaWrites).toBe(quiet);
+
+    // A compact marker does change the count: crabtalk's live conversation restarts at 1 (the summary).
+    const marker = await open();
+    await marker.appendCompact(handle, 'crab-u-1-1');
+    await marker.close();
+    expect(readJson(at(handle, 'meta')).message_count).toBe(1);
   });
 });
 
@@ -235,11 +240,11 @@ describe('crabtalk sessions built by hand', () => {
       'step-000007.tmp.1234.99': userMessage('TEMP FILE'),
       'step-000999.tmp.1234.99': userMessage('TEMP FILE'),
       'step-42': userMessage('ODD NAME'),
-      'step-999998': { agent: 'guest', message: { role: 'assistant', content: 'pre-marker' } },
+      'step-999998': { agent: 'guest', message: { role: 'assistant', content: [{ type: 'text', text: 'pre-marker' }] } },
       'step-999999': { archive_name: 'crab-tg-12345-1-1', archived_at: '2026-03-25T10:04:00.5+00:00' },
       'step-1000000': userMessage('live 1'),
-      'step-1000001': { event: 'done', model: 'm', iterations: 2, stop_reason: 'stop', usage: {}, ts: 'x' },
-      'step-1000002': { agent: 'guest', message: { role: 'assistant', content: 'live 2' } },
+      'step-1000001': { event: 'done', model: 'm', iterations: 2, stop_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, ts: 'x' },
+      'step-1000002': { agent: 'guest', message: { role: 'assistant', content: [{ type: 'text', text: 'live 2' }] } },
       'step-1000003': { foo: 1 },
       'step-1000004': userMessage('live 3'),
       '.DS_Store': 'junk',
@@ -254,7 +259,7 @@ describe('crabtalk sessions built by hand', () => {
     const snapshot = (await store.loadSession('crab_tg-12345_1'))!;
     expect(snapshot.history).toEqual([
       userMessage('live 1'),
-      { agent: 'guest', message: { role: 'assistant', content: 'live 2' } },
+      { agent: 'guest', message: { role: 'assistant', content: [{ type: 'text', text: 'live 2' }] } },
       userMessage('live 3'),
     ]);
     expect(snapshot.archive).toBe('crab-tg-12345-1-1');
@@ -296,7 +301,7 @@ describe('crabtalk sessions built by hand', () => {
       'step-000002': { compact: 'inline summary' },
       'step-000003': userMessage('B'),
       'step-000004': 'garbage',
-      'step-000005': { event: 'done' },
+      'step-000005': doneEvent(),
       'step-000007.tmp.1234.99': userMessage('TEMP'),
       'step-000090.tmp.5.6': userMessage('TEMP'),
       'step-42': userMessage('ODD'),
@@ -496,7 +501,7 @@ describe('privacy', () => {
       const handle = await store.createSession('crab', 'u');
       const doomed = await store.createSession('crab', 'doomed');
       await store.appendMessages(handle, userMessages('m', 70));
-      await store.appendEvents(handle, [{ event: 'e' }]);
+      await store.appendEvents(handle, [doneEvent()]);
       const archive = await store.compact(handle, 'summary');
       await store.updateMeta(handle, { ...(await store.loadSession(handle))!.meta, title: 't' });
       expect(await store.deleteSession(doomed)).toBe(true);
@@ -564,7 +569,7 @@ describe('privacy', () => {
       expect(await store.listSessions()).toEqual([]);
       expect(await store.findLatestSession('crab', 'u')).toBeNull();
       await expectCode(store.appendMessages('crab_u_1', [userMessage('x')]), 'SESSION_NOT_FOUND');
-      await expectCode(store.appendEvents('crab_u_1', [{ event: 'x' }]), 'SESSION_NOT_FOUND');
+      await expectCode(store.appendEvents('crab_u_1', [steered('x')]), 'SESSION_NOT_FOUND');
       await expectCode(store.updateMeta('crab_u_1', crabMeta('u')), 'SESSION_NOT_FOUND');
       await expectCode(store.compact('crab_u_1', 'x'), 'SESSION_NOT_FOUND');
       await expectCode(store.readSteps('crab_u_1'), 'SESSION_NOT_FOUND');
@@ -599,7 +604,7 @@ describe('privacy', () => {
       const before = snapshotTree(outside);
       const store = await open();
       await expectCode(store.appendMessages('crab_u_1', [userMessage('x')]), 'CORRUPT_META');
-      await expectCode(store.appendEvents('crab_u_1', [{ event: 'x' }]), 'CORRUPT_META');
+      await expectCode(store.appendEvents('crab_u_1', [steered('x')]), 'CORRUPT_META');
       await expectCode(store.updateMeta('crab_u_1', crabMeta('u')), 'CORRUPT_META');
       expect((await store.listSessions()).map((s) => s.handle)).toEqual(['crab_v_1']);
       expect(await store.findLatestSession('crab', 'u')).toBeNull();
@@ -693,9 +698,11 @@ describe('the sessions root', () => {
       },
     ],
     [
-      'writable by the group',
+      "writable by a group that is not the owner's own",
       () => {
         fs.mkdirSync(root);
+        // Group "daemon" (gid 1) is nobody's private group.
+        fs.chownSync(root, process.getuid!(), 1);
         fs.chmodSync(root, 0o770);
       },
     ],

@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from 'stepstore';
-import { expectCode, userMessage } from '../conformance/fixture.js';
+import { expectCode, textOf, userMessage } from '../conformance/fixture.js';
 import { makeTempDir, quietLogger } from '../helpers/fs-harness.js';
 
 let base: string;
@@ -99,7 +99,7 @@ describe('hostile probes (fs)', () => {
       await store.appendMessages(other, [userMessage('fine')]);
       fs.truncateSync(stepFile(handle, 2), 2 ** 31);
       const snapshot = await store.loadSession(handle);
-      expect(snapshot!.history.map((e) => e.message.content)).toEqual(['one', 'three']);
+      expect(snapshot!.history.map(textOf)).toEqual(['one', 'three']);
       expect(snapshot!.diagnostics).toEqual([{ step: 2, reason: `step is ${2 ** 31} bytes, over the limit of ${4 * 1024 * 1024}` }]);
       expect((await store.readSteps(handle)).map((s) => s.step)).toEqual([1, 3]);
       const report = await store.repair({ dryRun: true });
@@ -115,7 +115,7 @@ describe('hostile probes (fs)', () => {
       const small = await openStore({ dir: root, logger: quietLogger, maxStepBytes: 200 });
       stores.push(small);
       const snapshot = await small.loadSession(handle);
-      expect(snapshot!.history.map((e) => e.message.content)).toEqual(['two']);
+      expect(snapshot!.history.map(textOf)).toEqual(['two']);
       expect(snapshot!.diagnostics[0]!.step).toBe(1);
     });
 
@@ -132,7 +132,7 @@ describe('hostile probes (fs)', () => {
       fs.rmSync(stepFile(handle, 4));
       fs.mkdirSync(stepFile(handle, 4));
       const snapshot = await store.loadSession(handle);
-      expect(snapshot!.history.map((e) => e.message.content)).toEqual(['one']);
+      expect(snapshot!.history.map(textOf)).toEqual(['one']);
       expect(snapshot!.diagnostics).toEqual([2, 3, 4].map((step) => ({ step, reason: 'step is not a regular file' })));
       expect((await store.repair({ dryRun: true })).unreadableSteps.map((s) => s.step)).toEqual([2, 3, 4]);
     });
@@ -218,7 +218,7 @@ describe('hostile probes (fs)', () => {
       const script = `
         const { openStore } = await import('stepstore');
         const store = await openStore({ dir: ${JSON.stringify(root)}, logger: { warn: (m) => console.error('warn:', m) } });
-        console.log(JSON.stringify(await store.appendMessages(${JSON.stringify(handle)}, [{ message: { role: 'user', content: 'hi' } }])));
+        console.log(JSON.stringify(await store.appendMessages(${JSON.stringify(handle)}, ${JSON.stringify([userMessage('hi')])})));
       `;
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type FsLayer, type Store } from 'stepstore';
 import { nodeFs } from '../../src/backends/fs/durable.js';
-import { expectCode, userMessage } from '../conformance/fixture.js';
+import { expectCode, textOf, userMessage } from '../conformance/fixture.js';
 import { makeTempDir, quietLogger } from '../helpers/fs-harness.js';
 
 let base: string;
@@ -64,7 +64,7 @@ describe('a handle names one conversation (fs)', () => {
     expect(await store.appendMessages(handle, [userMessage('new 4')])).toEqual([4]);
     await store.close();
     const reread = await (await open()).loadSession(handle);
-    expect(reread!.history.map((e) => e.message.content)).toEqual(['new 1', 'new 2', 'new 3', 'new 4']);
+    expect(reread!.history.map(textOf)).toEqual(['new 1', 'new 2', 'new 3', 'new 4']);
     expect(reread!.meta.created_at).toBe('2030-01-01T00:00:00Z');
     expect(reread!.meta.message_count).toBe(1); // the bump counted for the new conversation, not dropped
   });
@@ -162,7 +162,7 @@ describe('a handle names one conversation (fs)', () => {
         if (snapshot === null) continue; // between the two renames there is no session
         const tag = snapshot.meta.title;
         if (tag === '') continue; // the store's own first conversation
-        const foreign = snapshot.history.filter((entry) => !String(entry.message.content).startsWith(tag));
+        const foreign = snapshot.history.filter((entry) => !textOf(entry).startsWith(tag));
         expect(foreign.length, `a load under meta ${tag} held ${foreign.length} steps of the other conversation`).toBe(0);
         expect(snapshot.history).toHaveLength(3000);
         whole += 1;

@@ -31,15 +31,15 @@ async function redisStore(): Promise<Store> {
   return store;
 }
 
-const say = (content: string) => ({ message: { role: 'user', content } });
+const say = (text: string) => ({ message: { role: 'user', content: [{ type: 'text', text }] } });
 
 /** Sessions with compactions, events, a legacy marker, a guest agent, unknown meta fields, a title. */
 async function populate(store: Store): Promise<void> {
   const a = await store.createSession('crab', 'tg:12345');
   await store.appendMessages(a, [say('one'), say('two')]);
-  await store.appendEvents(a, [{ event: 'tool_start', calls: [{ id: 'c1', name: 'bash', arguments: '{}' }] }]);
+  await store.appendEvents(a, [{ event: 'tool_start', calls: [{ id: 'c1', name: 'bash', arguments: '{}' }], ts: '2026-03-25T10:00:00Z' }]);
   await store.compact(a, 'first summary');
-  await store.appendMessages(a, [say('three'), { agent: 'guest', message: { role: 'assistant', content: 'four ✓ \ud800' } }]);
+  await store.appendMessages(a, [say('three'), { agent: 'guest', message: { role: 'assistant', content: [{ type: 'text', text: 'four ✓ \ud83d\ude00' }] } }]);
   await store.compact(a, 'second summary');
   await store.appendMessages(a, [say('five')]);
   const meta = (await store.loadSession(a))!.meta;

@@ -59,7 +59,7 @@ describeWithRedis('the Redis layout', () => {
   it('keeps every key of a session, its steps and its archives under one hash tag, inside the prefix', async () => {
     const { store, prefix } = await open();
     const handle = await store.createSession('crab', 'tg:12345');
-    await store.appendMessages(handle, [{ message: { role: 'user', content: 'hi' } }]);
+    await store.appendMessages(handle, [message('hi')]);
     await store.compact(handle, 'summary');
     const all = await keysUnder('*');
     const ours = all.filter((key) => key.startsWith(prefix));
@@ -76,13 +76,13 @@ describeWithRedis('the Redis layout', () => {
     const handles = [];
     for (const sender of senders) {
       const handle = await store.createSession('agent{*}', sender);
-      await store.appendMessages(handle, [{ message: { role: 'user', content: sender } }]);
+      await store.appendMessages(handle, [message(sender)]);
       handles.push(handle);
     }
     expect(new Set(handles).size).toBe(senders.length);
     for (const [i, sender] of senders.entries()) {
       expect(await store.findLatestSession('agent{*}', sender)).toBe(handles[i]);
-      expect((await store.loadSession(handles[i]!))!.history.map((e) => e.message.content)).toEqual([sender]);
+      expect((await store.loadSession(handles[i]!))!.history.map((e) => e.message.content)).toEqual([message(sender).message.content]);
     }
     const all = await keysUnder(`${prefix.slice(0, -1)}*`);
     for (const key of all) expect(key.startsWith(prefix)).toBe(true);
@@ -138,7 +138,7 @@ function scriptCall(sent: string[][], needle: string): string[] {
   return calls[0]!;
 }
 
-const message = (content: string) => ({ message: { role: 'user', content } });
+const message = (text: string) => ({ message: { role: 'user', content: [{ type: 'text', text }] } });
 
 describeWithRedis('retried writes on Redis', () => {
   it('a request sent again after 1,100 other writes to its session and pair is recognised, not stored twice', async () => {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliFixture, parseJson, runOnTerminal, snapshotTree } from './helpers.js';
+import { cliFixture, parseJson, runOnTerminal, snapshotTree, textMessage } from './helpers.js';
 
 const t = cliFixture('delete');
 const { cli } = t;
@@ -14,7 +14,7 @@ const handles = async () => (await t.store.listSessions()).map((s) => s.handle).
 /** A session whose last update was `daysAgo` days ago. */
 async function sessionAged(agent: string, sender: string, daysAgo: number): Promise<string> {
   const handle = await t.store.createSession(agent, sender);
-  await t.store.appendMessages(handle, [{ message: { role: 'user', content: `from ${daysAgo} days ago` } }]);
+  await t.store.appendMessages(handle, [textMessage('user', `from ${daysAgo} days ago`)]);
   const meta = (await t.store.loadSession(handle))!.meta;
   await t.store.updateMeta(handle, { ...meta, updated_at: new Date(Date.now() - daysAgo * 86_400_000).toISOString() });
   return handle;

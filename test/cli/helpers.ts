@@ -25,7 +25,7 @@ export interface Result {
 /** An environment without the variables that change colour or the default directory. */
 function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of ['NO_COLOR', 'FORCE_COLOR', 'STEPSTORE_DIR', 'CI']) delete env[key];
+  for (const key of ['NO_COLOR', 'FORCE_COLOR', 'STEPSTORE_DIR', 'STEPSTORE_CRABTALK_MEMORY', 'CI']) delete env[key];
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;
@@ -115,17 +115,35 @@ export function snapshotTree(dir: string): Record<string, string> {
   return out;
 }
 
-/** The session the tests mostly look at: two turns with a tool call, an event, a compaction, one turn after. */
+/** A message of one text block, as crabtalk builds user and assistant messages. */
+export function textMessage(role: string, text: string) {
+  return { message: { role, content: [{ type: 'text', text }] } };
+}
+
+/**
+ * The session the tests mostly look at, in crabtalk's shapes: two turns with a
+ * tool call, an event, the tool's result, a compaction, one turn after.
+ */
 export async function seedConversation(store: Store, agent = 'crab', sender = 'tg:12345'): Promise<string> {
   const handle = await store.createSession(agent, sender);
   await store.appendMessages(handle, [
-    { message: { role: 'user', content: 'Weather in Lisbon?' } },
-    { message: { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Lisbon"}' } }] } },
+    textMessage('user', 'Weather in Lisbon?'),
+    {
+      message: {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Checking.' },
+          { type: 'tool_use', id: 'c1', name: 'weather', input: { city: 'Lisbon' } },
+        ],
+      },
+    },
   ]);
   await store.appendEvents(handle, [{ event: 'tool_start', calls: [{ id: 'c1', name: 'weather', arguments: '{}' }], ts: '2026-03-25T10:00:00Z' }]);
-  await store.appendMessages(handle, [{ message: { role: 'tool', content: '19 C, sunny', tool_call_id: 'c1' } }]);
+  await store.appendMessages(handle, [
+    { message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'c1', name: 'weather', content: '19 C, sunny' }] } },
+  ]);
   await store.compact(handle, 'User asked for the Lisbon weather: 19 C and sunny.');
-  await store.appendMessages(handle, [{ agent: 'forecaster', message: { role: 'assistant', content: 'Tomorrow: rain.' } }]);
+  await store.appendMessages(handle, [{ agent: 'forecaster', ...textMessage('assistant', 'Tomorrow: rain.') }]);
   return handle;
 }
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, REPO, cliFixture, parseJson, run, runOnTerminal, snapshotTree } from './helpers.js';
+import { CLI, REPO, cliFixture, parseJson, run, runOnTerminal, snapshotTree, textMessage } from './helpers.js';
 
 const t = cliFixture('read', { seed: true });
 const { cli } = t;
@@ -21,7 +21,8 @@ describe('list', () => {
     expect(lines[0]).toMatch(/^HANDLE\s+AGENT\s+SENDER\s+TITLE\s+MESSAGES\s+UPDATED$/);
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(/^owl_web-7_1\s+owl\s+web:7\s+Night shift\s+0\s+less than a minute ago$/);
-    expect(lines[2]).toMatch(/^crab_tg-12345_1\s+crab\s+tg:12345\s+4\s+less than a minute ago$/);
+    // After the compaction crabtalk counts the live conversation: the summary and the one message after it.
+    expect(lines[2]).toMatch(/^crab_tg-12345_1\s+crab\s+tg:12345\s+2\s+less than a minute ago$/);
   });
 
   it('gives the exact times and the whole meta with --json', async () => {
@@ -30,7 +31,7 @@ describe('list', () => {
     const { sessions } = parseJson(result) as { sessions: Record<string, unknown>[] };
     const meta = (await t.store.loadSession(t.handle))!.meta;
     expect(sessions).toEqual([
-      { handle: t.handle, agent: 'crab', sender: 'tg:12345', title: '', messages: 4, created_at: meta.created_at, updated_at: meta.updated_at, meta },
+      { handle: t.handle, agent: 'crab', sender: 'tg:12345', title: '', messages: 2, created_at: meta.created_at, updated_at: meta.updated_at, meta },
     ]);
   });
 
@@ -81,7 +82,7 @@ describe('show', () => {
     const result = await cli('show', t.handle);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`${t.handle}  agent crab  sender tg:12345`);
-    expect(result.stdout).toContain('4 messages');
+    expect(result.stdout).toContain('2 messages');
     expect(result.stdout).toContain('compacted earlier: older history is summarised in archive crab-tg-12345-1-1');
     expect(result.stdout).toContain('assistant · agent forecaster\n  Tomorrow: rain.');
     expect(result.stdout).not.toContain('Weather in Lisbon?');
@@ -100,7 +101,7 @@ describe('show', () => {
     expect(stdout).toContain('#1 user\n  Weather in Lisbon?');
     expect(stdout).toContain('#2 assistant\n  Checking.\n  → weather({"city":"Lisbon"}) [c1]');
     expect(stdout).toContain('#3 event tool_start: weather({}) [c1]');
-    expect(stdout).toContain('#4 tool (result of c1)\n  19 C, sunny');
+    expect(stdout).toContain('#4 user\n  [result of c1] 19 C, sunny');
     expect(stdout).toMatch(/#5 ══ compacted: everything above is summarised in archive crab-tg-12345-1-1 \(.* UTC\) ══/);
     expect(stdout).toContain('#6 assistant · agent forecaster');
   });
@@ -122,7 +123,7 @@ describe('show', () => {
       handle: t.handle,
       archive: 'crab-tg-12345-1-1',
       archive_content: 'User asked for the Lisbon weather: 19 C and sunny.',
-      history: [{ agent: 'forecaster', message: { role: 'assistant', content: 'Tomorrow: rain.' } }],
+      history: [{ agent: 'forecaster', ...textMessage('assistant', 'Tomorrow: rain.') }],
       diagnostics: [],
     });
     const all = parseJson(await cli('show', t.handle, '--all', '--json')) as { steps: { step: number; kind: string }[] };
@@ -147,7 +148,7 @@ describe('latest', () => {
   it('names the session resume would pick, the rule, and what it replays', async () => {
     const second = await t.store.createSession('crab', 'tg:12345');
     // The older session is the most recently updated one: resume still picks the highest number.
-    await t.store.appendMessages(t.handle, [{ message: { role: 'user', content: 'later' } }]);
+    await t.store.appendMessages(t.handle, [textMessage('user', 'later')]);
     const result = await cli('latest', 'crab', 'tg:12345');
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n')[0]).toBe(second);
@@ -171,18 +172,19 @@ describe('latest', () => {
 describe('stats', () => {
   it('counts sessions, steps, messages and bytes, in all and per agent', async () => {
     const owl = await t.store.createSession('owl', 'web:7');
-    await t.store.appendMessages(owl, [{ message: { role: 'user', content: 'hoot' } }]);
+    await t.store.appendMessages(owl, [textMessage('user', 'hoot')]);
     const doc = parseJson(await cli('stats', '--json')) as Record<string, unknown> & { agents: Record<string, unknown>[] };
-    expect(doc).toMatchObject({ sessions: 2, steps: 7, messages: 5, unreadable_steps: 0 });
+    // messages are the metas' counts: crabtalk's 2 for the compacted session (summary + one message), 1 for owl's.
+    expect(doc).toMatchObject({ sessions: 2, steps: 7, messages: 3, unreadable_steps: 0 });
     expect(doc.agents.map((a) => [a.agent, a.sessions, a.steps, a.messages])).toEqual([
-      ['crab', 1, 6, 4],
+      ['crab', 1, 6, 2],
       ['owl', 1, 1, 1],
     ]);
     expect(doc.bytes).toBe((doc.agents[0]!.bytes as number) + (doc.agents[1]!.bytes as number));
     expect(doc.bytes).toBeGreaterThan(300);
     const text = await cli('stats');
-    expect(text.stdout).toMatch(/2 sessions, 7 steps, 5 messages, [\d.]+ (B|KiB) of JSON/);
-    expect(text.stdout).toMatch(/^crab\s+1\s+6\s+4\s+/m);
+    expect(text.stdout).toMatch(/2 sessions, 7 steps, 3 messages, [\d.]+ (B|KiB) of JSON/);
+    expect(text.stdout).toMatch(/^crab\s+1\s+6\s+2\s+/m);
   });
 });
 
@@ -250,7 +252,8 @@ describe('the newcomer path', () => {
     const dir = path.join(cwd, '.stepstore-demo');
     const before = snapshotTree(dir);
     const listed = await run(['list', '--dir', dir]);
-    expect(listed.stdout).toMatch(/^crab_tg-12345_1\s+crab\s+tg:12345\s+5\s+less than a minute ago$/m);
+    // The demo compacts, then appends one message: crabtalk counts the summary and that message.
+    expect(listed.stdout).toMatch(/^crab_tg-12345_1\s+crab\s+tg:12345\s+2\s+less than a minute ago$/m);
     const shown = await run(['show', 'crab_tg-12345_1', '--dir', dir]);
     expect(shown.stdout).toContain('user\n  And tomorrow?');
     const checked = await run(['fsck', '--dir', dir]);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeWithRedis } from '../helpers/redis-harness.js';
-import { CLI, REPO, cliFixture, parseJson, redisUrl, run, seedConversation } from './helpers.js';
+import { CLI, REPO, cliFixture, parseJson, redisUrl, run, seedConversation, textMessage } from './helpers.js';
 
 interface Running {
   child: ChildProcess;
@@ -45,7 +45,7 @@ async function appendElsewhere(store: { kind: 'fs'; dir: string } | { kind: 'red
     store.kind === 'fs'
       ? `const { openStore } = await import('stepstore'); const s = await openStore({ dir: ${JSON.stringify(store.dir)} });`
       : `const { openRedisStore } = await import('stepstore/redis'); const s = await openRedisStore({ url: ${JSON.stringify(redisUrl)}, prefix: ${JSON.stringify(store.prefix)} });`;
-  const script = `${open} await s.appendMessages(${JSON.stringify(handle)}, [{ message: { role: 'user', content: ${JSON.stringify(content)} } }]); await s.close();`;
+  const script = `${open} await s.appendMessages(${JSON.stringify(handle)}, [${JSON.stringify(textMessage('user', content))}]); await s.close();`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
@@ -76,7 +76,7 @@ describe('tail on a directory', () => {
     tail.child.kill('SIGINT');
     expect(await tail.exited).toBe(0);
     const lines = tail.stdout().trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.at(-1)).toEqual({ handle: t.handle, step: 7, kind: 'entry', line: { message: { role: 'user', content: 'typed in another process' } } });
+    expect(lines.at(-1)).toEqual({ handle: t.handle, step: 7, kind: 'entry', line: textMessage('user', 'typed in another process') });
     expect(tail.stderr()).toBe('');
   });
 
@@ -90,7 +90,7 @@ describe('tail on a directory', () => {
 
   it('migrates every session to another directory, and a second run copies nothing', async () => {
     const owl = await t.store.createSession('owl', 'web:7');
-    await t.store.appendMessages(owl, [{ message: { role: 'user', content: 'hoot' } }]);
+    await t.store.appendMessages(owl, [textMessage('user', 'hoot')]);
     const copy = path.join(t.base, 'copy');
     const first = await run(['--dir', t.root, 'migrate', '--to', copy, '--json']);
     expect(first.code).toBe(0);
@@ -119,7 +119,8 @@ describeWithRedis('on Redis', () => {
     const handle = await seedConversation(store);
     const listed = await run(redis('list'));
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(new RegExp(`^${handle}\\s+crab\\s+tg:12345\\s+4\\s+less than a minute ago$`, 'm'));
+    // crabtalk's count after the compaction: the summary and the one message after it.
+    expect(listed.stdout).toMatch(new RegExp(`^${handle}\\s+crab\\s+tg:12345\\s+2\\s+less than a minute ago$`, 'm'));
     const shown = await run(redis('show', handle, '--archive'));
     expect(shown.stdout).toContain('User asked for the Lisbon weather: 19 C and sunny.');
     expect(shown.stdout).toContain('Tomorrow: rain.');

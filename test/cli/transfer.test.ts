@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { cliFixture, parseJson, run, snapshotTree } from './helpers.js';
+import { cliFixture, parseJson, run, snapshotTree, textMessage } from './helpers.js';
 
 const t = cliFixture('transfer', { seed: true });
 let target: string;
@@ -33,7 +33,7 @@ describe('export', () => {
       'step 6',
     ]);
     expect(lines[5]).toMatchObject({ content: 'User asked for the Lisbon weather: 19 C and sunny.' });
-    expect(lines[7]).toEqual({ step: 6, line: { agent: 'forecaster', message: { role: 'assistant', content: 'Tomorrow: rain.' } } });
+    expect(lines[7]).toEqual({ step: 6, line: { agent: 'forecaster', ...textMessage('assistant', 'Tomorrow: rain.') } });
   });
 
   it('writes --out through a temp file, reports it, and never replaces a file without --force', async () => {
@@ -87,7 +87,8 @@ describe('import', () => {
     expect(result.code).toBe(0);
     expect(parseJson(result)).toMatchObject({ handle: 'crab_tg-99_1', steps: 6, archives: 1 });
     const copy = (await t.store.loadSession('crab_tg-99_1', { withArchive: true }))!;
-    expect(copy.meta).toMatchObject({ agent: 'crab', created_by: 'tg:99', message_count: 4 });
+    // The exported meta's count, crabtalk's after the compaction: the summary and the one message after it.
+    expect(copy.meta).toMatchObject({ agent: 'crab', created_by: 'tg:99', message_count: 2 });
     expect(copy.archive).toBe('crab-tg-99-1-1');
     expect(copy.archiveContent).toBe('User asked for the Lisbon weather: 19 C and sunny.');
     // Deleting the original leaves the copy whole.
@@ -101,10 +102,10 @@ describe('import', () => {
       file,
       [
         { agent: 'crab', created_by: 'tg:12345', created_at: '2025-01-02T03:04:05.123456789+00:00', title: 'Weather chat', topic: 'weather' },
-        { message: { role: 'user', content: 'Weather?' } },
-        { agent: '', message: { role: 'assistant', content: 'Sunny.' } },
+        textMessage('user', 'Weather?'),
+        { agent: '', ...textMessage('assistant', 'Sunny.') },
         { compact: 'The user asked about the weather; sunny.', title: 'Weather' },
-        { agent: 'researcher', message: { role: 'assistant', content: 'Rain tomorrow.' } },
+        { agent: 'researcher', ...textMessage('assistant', 'Rain tomorrow.') },
       ]
         .map((l) => JSON.stringify(l))
         .join('\n') + '\n',
@@ -113,9 +114,9 @@ describe('import', () => {
     expect(parseJson(result)).toEqual({ handle: 'crab_tg-12345_1', format: 'crabtalk-jsonl', from: file, steps: 4, archives: 0, renumbered: false });
     const copy = await t.stores.fs(target);
     const snapshot = (await copy.loadSession('crab_tg-12345_1'))!;
-    expect(snapshot.meta).toMatchObject({ agent: 'crab', created_by: 'tg:12345', title: 'Weather chat', topic: 'weather', message_count: 3 });
+    expect(snapshot.meta).toMatchObject({ agent: 'crab', created_by: 'tg:12345', title: 'Weather chat', topic: 'weather', message_count: 1 }); // crabtalk's count: the entries after the last (legacy) boundary
     // The legacy compact line is still a boundary: only what follows it replays.
-    expect(snapshot.history).toEqual([{ agent: 'researcher', message: { role: 'assistant', content: 'Rain tomorrow.' } }]);
+    expect(snapshot.history).toEqual([{ agent: 'researcher', ...textMessage('assistant', 'Rain tomorrow.') }]);
     expect((await copy.readSteps('crab_tg-12345_1')).map((r) => r.line)).toContainEqual({ compact: 'The user asked about the weather; sunny.', title: 'Weather' });
     const shown = await run(['--dir', target, 'show', 'crab_tg-12345_1', '--all']);
     expect(shown.stdout).toContain('#3 ══ compacted (legacy marker "Weather"): everything above is summarised as ══\n  The user asked about the weather; sunny.');
@@ -124,11 +125,11 @@ describe('import', () => {
   const badFiles: [string, string, RegExp][] = [
     ['an empty file', '', /:1: the file is empty; nothing was imported/],
     ['a header that is not JSON', '{"stepstore_export":1,', /:1: not valid JSON; nothing was imported/],
-    ['a step that is not JSON', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":1,"line":{"message":{}}}\n{"step":2', /:3: not valid JSON/],
+    ['a step that is not JSON', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":1,"line":{"message":{"role":"user","content":[]}}}\n{"step":2', /:3: not valid JSON/],
     ['a step of no known shape', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":1,"line":{"hello":1}}', /:2: step 1 is not a message, event or compact marker/],
-    ['steps out of order', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":2,"line":{"message":{}}}\n{"step":1,"line":{"message":{}}}', /:3: step 1 comes after step 2/],
+    ['steps out of order', '{"stepstore_export":1,"handle":"crab_x_1","meta":{"agent":"crab","created_by":"x"}}\n{"step":2,"line":{"message":{"role":"user","content":[]}}}\n{"step":1,"line":{"message":{"role":"user","content":[]}}}', /:3: step 1 comes after step 2/],
     ['a newer format', '{"stepstore_export":7,"handle":"crab_x_1","meta":{}}', /:1: export format 7 is newer than this stepstore reads \(1\): upgrade stepstore/],
-    ['a crabtalk file with a bad line', '{"agent":"crab","created_by":"x"}\n{"message":{"role":"user"}}\n[1,2]', /:3: not a JSON object/],
+    ['a crabtalk file with a bad line', '{"agent":"crab","created_by":"x"}\n{"message":{"role":"user","content":[]}}\n[1,2]', /:3: not a JSON object/],
     ['something else entirely', '{"hello":"world"}', /:1: neither a stepstore export header nor a crabtalk session meta/],
   ];
 
@@ -149,8 +150,8 @@ describe('import', () => {
     fs.writeFileSync(
       file,
       `${JSON.stringify({ stepstore_export: 1, handle: 'crab_big_1', meta: { agent: 'crab', created_by: 'big', created_at: '2026-01-01T00:00:00Z', title: '', updated_at: '2026-01-01T00:00:00Z', message_count: 2 } })}\n` +
-        `${JSON.stringify({ step: 1, line: { message: { role: 'user', content: 'small' } } })}\n` +
-        `${JSON.stringify({ step: 2, line: { message: { role: 'user', content: big } } })}\n`,
+        `${JSON.stringify({ step: 1, line: textMessage('user', 'small') })}\n` +
+        `${JSON.stringify({ step: 2, line: textMessage('user', big) })}\n`,
     );
     const result = await run(['--dir', target, 'import', file]);
     expect(result.code).toBe(1);

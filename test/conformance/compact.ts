@@ -1,12 +1,13 @@
 // Behaviour 10 of the core issue: compact() stores the summary as archive
 // `{senderSlug(handle)}-{n}` (n claimed exclusively) then appends the marker;
 // sessions sharing an archive base keep their own archives; withArchive and
-// resumeHistory follow crabtalk's resume rule; archive names are checked.
+// resumeHistory follow crabtalk's resume rule; archive names are checked;
+// message_count follows crabtalk's rule (1 for the summary after a compaction).
 
 import { describe, expect, it } from 'vitest';
 import { senderSlug } from 'stepstore';
 import type { Harness } from './harness.js';
-import { expectCode, useFixture, userMessage, userMessages } from './fixture.js';
+import { doneEvent, eventually, expectCode, useFixture, userMessage, userMessages } from './fixture.js';
 
 /** Names senderSlug could never produce, or too long for a file name. */
 export const BAD_ARCHIVE_NAMES: readonly unknown[] = [
@@ -56,7 +57,7 @@ export function compactTests(harness: Harness): void {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await store.appendMessages(handle, userMessages('before', 3));
-      const summary = 'They talked about 🌦 in Lisbon.\nLine two: "quotes" \\ \u0000 \ud800';
+      const summary = 'They talked about 🌦 in Lisbon.\nLine two: "quotes" \\ \u0000 \ud83d\ude00';
       const name = await store.compact(handle, summary);
       await store.appendMessages(handle, [userMessage('after')]);
       const restarted = await t.open();
@@ -138,7 +139,7 @@ export function compactTests(harness: Harness): void {
       const snapshot = (await store.loadSession(handle, { withArchive: true }))!;
       const history = [...snapshot.history];
       expect(store.resumeHistory(snapshot)).toEqual([
-        { message: { role: 'user', content: 'the summary' } },
+        userMessage('the summary'),
         userMessage('new 1'),
         userMessage('new 2'),
       ]);
@@ -155,7 +156,7 @@ export function compactTests(harness: Harness): void {
       expect(snapshot.archive).toBe('crab-u-1-9');
       expect(snapshot.archiveContent).toBeNull();
       expect(store.resumeHistory(snapshot)).toEqual([
-        { message: { role: 'user', content: '[archived context unavailable: crab-u-1-9]' } },
+        userMessage('[archived context unavailable: crab-u-1-9]'),
         userMessage('new'),
       ]);
     });
@@ -181,6 +182,36 @@ export function compactTests(harness: Harness): void {
       expect(await store.appendCompact(handle, 'é')).toBe(2);
       expect((await store.loadSession(handle))!.archive).toBe('é');
       expect(await store.getArchive(longest)).toBeNull();
+    });
+
+    it('compact() never mints a name a marker of the session uses (one crabtalk wrote, or appendCompact)', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'tg:12345');
+      await store.importSteps(handle, [{ archive_name: 'crab-tg-12345-1-1', archived_at: '2026-03-25T10:00:00.000000000+00:00' }]);
+      expect(await store.compact(handle, 'first')).toBe('crab-tg-12345-1-2');
+      await store.importSteps(handle, [{ archive_name: 'crab-tg-12345-1-5', archived_at: '2026-03-25T11:00:00Z' }, userMessage('x')]);
+      expect(await store.compact(handle, 'second')).toBe('crab-tg-12345-1-6');
+      await store.appendCompact(handle, 'crab-tg-12345-1-9');
+      // Names of another base do not count.
+      await store.appendCompact(handle, 'crab-tg-1-1-40');
+      expect(await (await t.open()).compact(handle, 'third')).toBe('crab-tg-12345-1-10');
+      expect(await store.getArchive('crab-tg-12345-1-6')).toBe('second');
+    });
+
+    it('numbering reads the session back only to its last own compaction, not every step', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, userMessages('long ago', 500));
+      await store.importSteps(handle, [{ archive_name: 'crab-u-1-3', archived_at: '2026-03-25T10:00:00Z' }]);
+      await store.appendMessages(handle, userMessages('old', 500));
+      expect(await store.compact(handle, 'first')).toBe('crab-u-1-4');
+      await store.appendMessages(handle, userMessages('since', 20));
+      const reader = await t.open();
+      const before = reader.stats().stepsRead;
+      expect(await reader.compact(handle, 'second')).toBe('crab-u-1-5');
+      const read = reader.stats().stepsRead - before;
+      expect(read).toBeGreaterThanOrEqual(21);
+      expect(read).toBeLessThan(200);
     });
 
     it('getArchive returns null for an archive that does not exist', async () => {
@@ -209,7 +240,63 @@ export function compactTests(harness: Harness): void {
       expect(await store.compact(handle, 'x'.repeat(100))).toBe('crab-u-1-1');
     });
 
-    it.each([[42], [null], [undefined], [{ text: 'x' }]])('refuses the summary %j with INVALID_ENTRY', async (summary) => {
+    it('message_count is the live conversation: appends add, compact restarts it at 1 (the summary), appends after it add', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      const count = async (s = store) => (await s.loadSession(handle))!.meta.message_count;
+      await store.appendMessages(handle, userMessages('before', 3));
+      await store.appendEvents(handle, [doneEvent()]);
+      expect(await count()).toBe(3);
+      await store.compact(handle, 'summary of three');
+      expect(await count()).toBe(1);
+      await store.appendMessages(handle, userMessages('after', 2));
+      expect(await count()).toBe(3);
+      // A marker for an archive kept elsewhere is a compaction too.
+      await store.appendCompact(handle, 'crab-u-1-9');
+      expect(await count()).toBe(1);
+      await store.appendMessages(handle, [userMessage('last')]);
+      expect(await count()).toBe(2);
+      const meta = (await store.loadSession(handle))!.meta;
+      await store.close();
+      expect((await (await t.open()).loadSession(handle))!.meta).toEqual(meta);
+    });
+
+    it('a compaction right after appends drops their pending count, and appends right after it are not lost, in this store and others', async () => {
+      const store = await t.open();
+      const other = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      // No awaiting in between: on a backend that writes meta behind, these bumps are all still pending.
+      await Promise.all([
+        store.appendMessages(handle, userMessages('a', 4)),
+        store.compact(handle, 'summary of a'),
+        store.appendMessages(handle, userMessages('b', 2)),
+        store.appendMessages(handle, [userMessage('c')]),
+      ]);
+      expect((await store.loadSession(handle))!.meta.message_count).toBe(4);
+      await eventually(async () => (await other.loadSession(handle))!.meta.message_count === 4, 'the other store sees 1 + 3');
+      await Promise.all([store.appendMessages(handle, userMessages('d', 5)), store.compact(handle, 'summary of d')]);
+      expect((await store.loadSession(handle))!.meta.message_count).toBe(1);
+      await store.close();
+      expect((await other.loadSession(handle))!.meta.message_count).toBe(1);
+      expect((await (await t.open()).loadSession(handle))!.meta.message_count).toBe(1);
+    });
+
+    it('importSteps leaves message_count alone, whatever it imports (markers, legacy markers, entries)', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, userMessages('m', 2));
+      await store.importSteps(handle, [
+        { archive_name: 'crab-u-1-1', archived_at: '2026-03-25T10:00:00Z' },
+        userMessage('imported'),
+        { compact: 'inline summary' },
+        userMessage('imported too'),
+      ]);
+      expect((await store.loadSession(handle))!.meta.message_count).toBe(2);
+      await store.close();
+      expect((await (await t.open()).loadSession(handle))!.meta.message_count).toBe(2);
+    });
+
+    it.each([[42], [null], [undefined], [{ text: 'x' }], ['a lone surrogate \ud800'], ['\udfff']])('refuses the summary %j with INVALID_ENTRY', async (summary) => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await expectCode(store.compact(handle, summary as unknown as string), 'INVALID_ENTRY');

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Harness } from './harness.js';
-import { useFixture, userMessage, userMessages } from './fixture.js';
+import { doneEvent, toolStart, useFixture, userMessage, userMessages } from './fixture.js';
 
 export function concurrencyTests(harness: Harness): void {
   describe('concurrency in one process', () => {
@@ -29,7 +29,7 @@ export function concurrencyTests(harness: Harness): void {
       const results = await Promise.all(
         sizes.map((size, i) =>
           i % 3 === 0
-            ? store.appendEvents(handle, Array.from({ length: size }, (_, j) => ({ event: `c${i}`, j })))
+            ? store.appendEvents(handle, Array.from({ length: size }, (_, j) => ({ ...toolStart(`c${i}`), j })))
             : store.appendMessages(handle, userMessages(`c${i}`, size)),
         ),
       );
@@ -42,7 +42,7 @@ export function concurrencyTests(harness: Harness): void {
       expect(steps.map((s) => s.step)).toEqual(Array.from({ length: next - 1 }, (_, i) => i + 1));
       for (const [i, numbers] of results.entries()) {
         for (const [j, n] of numbers.entries()) {
-          expect(steps[n - 1]!.line).toEqual(i % 3 === 0 ? { event: `c${i}`, j } : userMessage(`c${i}:${j}`));
+          expect(steps[n - 1]!.line).toEqual(i % 3 === 0 ? { ...toolStart(`c${i}`), j } : userMessage(`c${i}:${j}`));
         }
       }
     });
@@ -56,7 +56,7 @@ export function concurrencyTests(harness: Harness): void {
         store.compact(handle, 'first summary'),
         store.appendMessages(handle, userMessages('b', 2)),
         store.updateMeta(handle, { ...meta, title: 'mid-way', message_count: 10 }),
-        store.appendEvents(handle, [{ event: 'e' }]),
+        store.appendEvents(handle, [doneEvent()]),
         store.appendMessages(handle, userMessages('c', 1)),
       ];
       const [a, name, b, , e, c] = await Promise.all(ops);

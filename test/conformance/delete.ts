@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Store } from 'stepstore';
 import type { Harness } from './harness.js';
-import { expectCode, useFixture, userMessage } from './fixture.js';
+import { doneEvent, expectCode, steered, useFixture, userMessage } from './fixture.js';
 
 async function expectGone(store: Store, handle: string, agent: string, sender: string): Promise<void> {
   expect(await store.loadSession(handle)).toBeNull();
@@ -22,7 +22,7 @@ export function deleteTests(harness: Harness): void {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await store.appendMessages(handle, [userMessage('m')]);
-      await store.appendEvents(handle, [{ event: 'e' }]);
+      await store.appendEvents(handle, [doneEvent()]);
       expect(await store.deleteSession(handle)).toBe(true);
       await expectGone(store, handle, 'crab', 'u');
       expect(await store.deleteSession(handle)).toBe(false);
@@ -50,7 +50,7 @@ export function deleteTests(harness: Harness): void {
       const fresh = await other.createSession('crab', 'u');
       await other.appendMessages(fresh, [userMessage('fresh')]);
       await expectCode(store.appendMessages(stale, [userMessage('lost?')]), 'SESSION_NOT_FOUND');
-      await expectCode(store.appendEvents(stale, [{ event: 'e' }]), 'SESSION_NOT_FOUND');
+      await expectCode(store.appendEvents(stale, [doneEvent()]), 'SESSION_NOT_FOUND');
       await expectCode(store.compact(stale, 'summary'), 'SESSION_NOT_FOUND');
       expect(await store.loadSession(stale)).toBeNull();
       expect((await store.loadSession(fresh))!.history).toEqual([userMessage('fresh')]);
@@ -88,7 +88,7 @@ export function deleteTests(harness: Harness): void {
 
     it.each([
       ['appendMessages', (s: Store, h: string) => s.appendMessages(h, [userMessage('m')])],
-      ['appendEvents', (s: Store, h: string) => s.appendEvents(h, [{ event: 'e' }])],
+      ['appendEvents', (s: Store, h: string) => s.appendEvents(h, [doneEvent()])],
       ['appendCompact', (s: Store, h: string) => s.appendCompact(h, 'crab-u-1-1')],
       ['compact', (s: Store, h: string) => s.compact(h, 'summary')],
       ['readSteps', (s: Store, h: string) => s.readSteps(h)],
@@ -108,7 +108,7 @@ export function deleteTests(harness: Harness): void {
 
     it.each([
       ['appendMessages', (s: Store, h: string) => s.appendMessages(h, [userMessage('m')])],
-      ['appendEvents', (s: Store, h: string) => s.appendEvents(h, [{ event: 'e' }])],
+      ['appendEvents', (s: Store, h: string) => s.appendEvents(h, [doneEvent()])],
       ['appendCompact', (s: Store, h: string) => s.appendCompact(h, 'crab-u-1-1')],
       ['compact', (s: Store, h: string) => s.compact(h, 'summary')],
     ] as const)('%s on a never-created session fails SESSION_NOT_FOUND and creates nothing', async (_, call) => {
@@ -128,7 +128,7 @@ export function deleteTests(harness: Harness): void {
       await a.appendMessages(handle, [userMessage('cached counter')]);
       expect(await b.deleteSession(handle)).toBe(true);
       await expectCode(a.appendMessages(handle, [userMessage('too late')]), 'SESSION_NOT_FOUND');
-      await expectCode(a.appendEvents(handle, [{ event: 'too late' }]), 'SESSION_NOT_FOUND');
+      await expectCode(a.appendEvents(handle, [steered('too late')]), 'SESSION_NOT_FOUND');
       expect(await a.loadSession(handle)).toBeNull();
       expect(await b.loadSession(handle)).toBeNull();
       expect(await b.listSessions()).toEqual([]);

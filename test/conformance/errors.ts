@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, StepStoreError, isStepStoreError, stepKindOf, type Store } from 'stepstore';
 import type { Harness } from './harness.js';
-import { expectCode, useFixture, userMessage, userMessages } from './fixture.js';
+import { doneEvent, expectCode, steered, toolResult, toolStart, toolUseMessage, useFixture, userMessage, userMessages } from './fixture.js';
 
 /** Strings that are not `{slug}_{slug}_{seq}`; several would reach outside the root if joined as a path. */
 export const BAD_HANDLES: readonly unknown[] = [
@@ -27,8 +27,7 @@ export const BAD_HANDLES: readonly unknown[] = [
   '.stepstore',
   'crab_u',
   'crab_u_',
-  'crab__1',
-  '_u_1',
+  'crab___1',
   'crab_u_0',
   'crab_u_01',
   'crab_u_-1',
@@ -51,7 +50,7 @@ export const BAD_HANDLES: readonly unknown[] = [
 
 class Message {
   role = 'user';
-  content = 'a class instance';
+  content = [{ type: 'text', text: 'a class instance' }];
 }
 
 function cyclic(): Record<string, unknown> {
@@ -66,7 +65,8 @@ function sparse(): unknown[] {
   return list;
 }
 
-const ok = { role: 'user', content: 'ok' };
+/** A message crabtalk reads, so each bad entry below is refused for its own flaw only. */
+const ok = { role: 'user', content: [{ type: 'text', text: 'ok' }] };
 
 /** Entries appendMessages must refuse with INVALID_ENTRY. */
 export const BAD_ENTRIES: [string, unknown][] = [
@@ -105,25 +105,50 @@ export const BAD_ENTRIES: [string, unknown][] = [
   ['a string compact (would read back as a legacy marker)', { message: ok, compact: 'x' }],
   ['an empty string compact', { message: ok, compact: '' }],
   ['string archive_name and archived_at (would read back as a marker)', { message: ok, archive_name: 'a', archived_at: 'b' }],
-  ['a string event (would read back as an event)', { message: ok, event: 'done' }],
+  ['a crabtalk event (would read back as an event)', { message: ok, ...doneEvent() }],
+  ['a lone surrogate in a text', { message: { role: 'user', content: [{ type: 'text', text: 'a \ud800 b' }] } }],
+  ['a lone low surrogate in an extra field', { message: { ...ok, note: '\udfff' } }],
+  ['a lone surrogate in a key', { message: { ...ok, ['\ud800']: 1 } }],
+  ['a lone surrogate in a tool_use input', { message: { role: 'assistant', content: [{ type: 'tool_use', id: 'c', name: 'n', input: { s: '\udc00' } }] } }],
+  // What crabtalk 0.0.22 cannot read as a message (the default mode takes only what it reads).
+  ['an OpenAI-style string content', { message: { role: 'user', content: 'Hi!' } }],
+  ['a message without content', { message: { role: 'user' } }],
+  ['a message without role', { message: { content: [] } }],
+  ['a block of an unknown type', { message: { role: 'user', content: [{ type: 'video', url: 'x' }] } }],
+  ['a text block without text', { message: { role: 'user', content: [{ type: 'text' }] } }],
+  ['a tool_use without input', { message: { role: 'assistant', content: [{ type: 'tool_use', id: 'c', name: 'n' }] } }],
+  ['a tool_result with numeric content', { message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'c', content: 5 }] } }],
+  ['an image without source', { message: { role: 'user', content: [{ type: 'image' }] } }],
 ];
 
-/** Events appendEvents must refuse with INVALID_ENTRY. */
+/** Events appendEvents must refuse with INVALID_ENTRY (each a crabtalk event but for its one flaw). */
 export const BAD_EVENTS: [string, unknown][] = [
   ['null', null],
   ['a string', 'done'],
-  ['an array', [{ event: 'x' }]],
-  ['an event without event', { ts: 'x' }],
-  ['a numeric event', { event: 5 }],
-  ['a null event', { event: null }],
-  ['a class instance', new (class Ev { event = 'x'; })()],
-  ['a BigInt', { event: 'x', n: 1n }],
-  ['a cycle', (() => { const e: Record<string, unknown> = { event: 'x' }; e.self = [e]; return e; })()],
-  ['a function', { event: 'x', f() {} }],
-  ['a Date', { event: 'x', ts: new Date() }],
-  ['NaN', { event: 'x', n: Number.NaN }],
-  ['a string compact (would read back as a legacy marker)', { event: 'x', compact: 'summary' }],
-  ['string archive_name and archived_at (would read back as a marker)', { event: 'x', archive_name: 'a', archived_at: 'b' }],
+  ['an array', [steered('x')]],
+  ['an event without event', { content: 'x', ts: 'x' }],
+  ['a numeric event', { ...steered('x'), event: 5 }],
+  ['a null event', { ...steered('x'), event: null }],
+  ['a class instance', new (class Ev { event = 'user_steered'; content = 'x'; ts = 'x'; })()],
+  ['a BigInt', { ...steered('x'), n: 1n }],
+  ['a cycle', (() => { const e: Record<string, unknown> = steered('x'); e.self = [e]; return e; })()],
+  ['a function', { ...steered('x'), f() {} }],
+  ['a Date', { ...steered('x'), ts: new Date() }],
+  ['NaN', { ...steered('x'), n: Number.NaN }],
+  ['a lone surrogate', steered('\ud800')],
+  ['a string compact (would read back as a legacy marker)', { ...steered('x'), compact: 'summary' }],
+  ['string archive_name and archived_at (would read back as a marker)', { ...steered('x'), archive_name: 'a', archived_at: 'b' }],
+  ['a message (an event never carries one)', { ...doneEvent(), message: ok }],
+  // What is not one of crabtalk 0.0.22's four events (the default mode takes only those).
+  ['a tag crabtalk does not know', { event: 'note', ts: 'x' }],
+  ['an empty tag', { event: '' }],
+  ['a tool_start without calls', { event: 'tool_start', ts: 'x' }],
+  ['a tool_start call without name', { ...toolStart('c'), calls: [{ id: 'c' }] }],
+  ['a tool_result with a fractional duration_ms', { ...toolResult('c'), duration_ms: 12.5 }],
+  ['a tool_result with a negative duration_ms', { ...toolResult('c'), duration_ms: -1 }],
+  ['a done without usage', (({ usage: _usage, ...rest }) => rest)(doneEvent())],
+  ['a done with total_tokens over u32', { ...doneEvent(), usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 ** 32 } }],
+  ['a user_steered without ts', { event: 'user_steered', content: 'x' }],
 ];
 
 type Call = (store: Store, handle: string) => Promise<unknown>;
@@ -132,7 +157,7 @@ const HANDLE_CALLS: [string, Call][] = [
   ['loadSession', (s, h) => s.loadSession(h)],
   ['readSteps', (s, h) => s.readSteps(h)],
   ['appendMessages', (s, h) => s.appendMessages(h, [userMessage('m')])],
-  ['appendEvents', (s, h) => s.appendEvents(h, [{ event: 'e' }])],
+  ['appendEvents', (s, h) => s.appendEvents(h, [doneEvent()])],
   ['appendCompact', (s, h) => s.appendCompact(h, 'crab-u-1-1')],
   ['compact', (s, h) => s.compact(h, 'summary')],
   ['updateMeta', (s, h) => s.updateMeta(h, { agent: 'crab', created_by: 'u', created_at: '', title: '', updated_at: '', message_count: 0 })],
@@ -208,7 +233,7 @@ export function errorTests(harness: Harness): void {
       const calls: (() => Promise<unknown>)[] = [
         () => store.readSteps(handle),
         () => store.appendMessages(handle, [userMessage('m')]),
-        () => store.appendEvents(handle, [{ event: 'e' }]),
+        () => store.appendEvents(handle, [doneEvent()]),
         () => store.appendCompact(handle, 'crab-u-1-1'),
         () => store.compact(handle, 'summary'),
         () => store.updateMeta(handle, { agent: 'crab', created_by: 'u', created_at: '', title: '', updated_at: '', message_count: 0 }),
@@ -227,17 +252,17 @@ export function errorTests(harness: Harness): void {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       // A legacy marker needs a string (or absent) title: with title 5 it falls through to an entry, as crabtalk reads it.
-      const entry = { message: { role: 'user', content: 'x' }, compact: 'x', title: 5 };
+      const entry = { ...userMessage('x'), compact: 'x', title: 5 };
       expect(stepKindOf(entry)).toBe('entry');
       expect(await store.appendMessages(handle, [entry as never])).toEqual([1]);
       const [step] = await store.readSteps(handle);
-      expect(step).toEqual({ step: 1, kind: 'entry', line: entry });
+      expect(step).toEqual({ step: 1, kind: 'entry', line: entry, text: JSON.stringify(entry) });
       expect((await store.loadSession(handle))!.history).toEqual([entry]);
       // And appendEvents refuses it: it reads back as an entry, not an event.
-      await expectCode(store.appendEvents(handle, [{ message: { role: 'user' }, compact: 'x', title: 5 } as never]), 'INVALID_ENTRY');
+      await expectCode(store.appendEvents(handle, [{ ...userMessage('y'), compact: 'x', title: 5 } as never]), 'INVALID_ENTRY');
     });
 
-    it('nesting is accepted up to 128 levels (as crabtalk reads it) and refused beyond with INVALID_ENTRY, even thousands deep', async () => {
+    it("nesting is accepted up to 127 levels (crabtalk's parser fails at the 128th) and refused beyond with INVALID_ENTRY, even thousands deep", async () => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       const nested = (levels: number) => {
@@ -245,14 +270,18 @@ export function errorTests(harness: Harness): void {
         for (let i = 0; i < levels; i++) value = [value];
         return value;
       };
-      // The entry and its message are two levels; the content adds the rest.
-      const entry = (levels: number) => ({ message: { role: 'user', content: nested(levels - 2) } });
-      expect(await store.appendMessages(handle, [entry(128)])).toEqual([1]);
-      for (const levels of [129, 5_000, 7_000, 50_000]) {
+      // The entry, its message, the content array and the tool_use block are four levels; the input adds the rest.
+      const entry = (levels: number) => toolUseMessage(nested(levels - 4));
+      // The event is one level; its extra field adds the rest.
+      const event = (levels: number) => ({ ...steered('deep'), data: nested(levels - 1) });
+      expect(await store.appendMessages(handle, [entry(127)])).toEqual([1]);
+      expect(await store.appendEvents(handle, [event(127)])).toEqual([2]);
+      for (const levels of [128, 129, 5_000, 7_000, 50_000]) {
         await expectCode(store.appendMessages(handle, [entry(levels) as never]), 'INVALID_ENTRY');
-        await expectCode(store.appendEvents(handle, [{ event: 'deep', data: nested(levels) }]), 'INVALID_ENTRY');
+        await expectCode(store.appendEvents(handle, [event(levels)]), 'INVALID_ENTRY');
       }
-      expect((await store.readSteps(handle)).map((s) => s.step)).toEqual([1]);
+      const steps = await (await t.open()).readSteps(handle);
+      expect(steps.map((s) => s.line)).toEqual([entry(127), event(127)]);
     });
 
     it('an item is read once: a getter that changes its answer cannot smuggle in another kind than the one validated', async () => {
@@ -260,7 +289,7 @@ export function errorTests(harness: Harness): void {
       const handle = await store.createSession('crab', 'u');
       let reads = 0;
       const shifty = {
-        message: { role: 'user', content: 'x' },
+        ...userMessage('x'),
         get compact() {
           reads += 1;
           return reads === 1 ? undefined : 'now a marker';
@@ -269,7 +298,7 @@ export function errorTests(harness: Harness): void {
       const [step] = await store.appendMessages(handle, [shifty as never]);
       expect(reads).toBe(1);
       const [stored] = await store.readSteps(handle);
-      expect(stored).toEqual({ step, kind: 'entry', line: { message: { role: 'user', content: 'x' } } });
+      expect(stored).toEqual({ step, kind: 'entry', line: userMessage('x'), text: JSON.stringify(userMessage('x')) });
       expect((await store.loadSession(handle))!.history).toHaveLength(1);
     });
 
@@ -278,13 +307,14 @@ export function errorTests(harness: Harness): void {
       const handle = await store.createSession('crab', 'u');
       const throwing = {
         message: {
+          role: 'user',
           get content(): string {
             throw new Error('boom');
           },
         },
       };
       const trap = new Proxy(
-        { message: { role: 'user' } },
+        userMessage('x'),
         {
           ownKeys() {
             throw new TypeError('trap');
@@ -295,7 +325,7 @@ export function errorTests(harness: Harness): void {
       for (const bad of [throwing, trap, { message: protoTrap }]) {
         await expectCode(store.appendMessages(handle, [bad as never]), 'INVALID_ENTRY');
       }
-      await expectCode(store.appendEvents(handle, [{ event: 'e', get data(): string { throw new Error('boom'); } }]), 'INVALID_ENTRY');
+      await expectCode(store.appendEvents(handle, [{ ...steered('x'), get data(): string { throw new Error('boom'); } }]), 'INVALID_ENTRY');
       await expectCode(store.importSteps(handle, [throwing as never]), 'INVALID_ENTRY');
       const meta = (await store.loadSession(handle))!.meta;
       await expectCode(store.updateMeta(handle, { ...meta, get title(): string { throw new Error('boom'); } }), 'INVALID_ENTRY');
@@ -333,7 +363,7 @@ export function errorTests(harness: Harness): void {
         await expectCode(store.appendMessages(handle, [...userMessages('lost', 5), bad as never]), 'INVALID_ENTRY');
       }
       for (const [, bad] of BAD_EVENTS) {
-        await expectCode(store.appendEvents(handle, [{ event: 'lost' }, { event: 'lost' }, bad as never]), 'INVALID_ENTRY');
+        await expectCode(store.appendEvents(handle, [steered('lost'), steered('lost'), bad as never]), 'INVALID_ENTRY');
       }
       expect(store.stats().stepsWritten).toBe(written);
       expect((await store.readSteps(handle)).map((s) => s.line)).toEqual([userMessage('kept')]);
@@ -346,7 +376,8 @@ export function errorTests(harness: Harness): void {
       const handle = await store.createSession('crab', 'u');
       const sized = (bytes: number, filler = 'x') => {
         const base = JSON.stringify(userMessage('')).length;
-        const fill = filler === 'x' ? 'x'.repeat(bytes - base) : `${filler.repeat((bytes - base) >> 1)}`;
+        // Two-byte fillers, with one 'x' when the bytes left are odd.
+        const fill = filler === 'x' ? 'x'.repeat(bytes - base) : `${filler.repeat((bytes - base) >> 1)}${'x'.repeat((bytes - base) & 1)}`;
         const entry = userMessage(fill);
         expect(Buffer.byteLength(JSON.stringify(entry))).toBe(bytes);
         return entry;
@@ -356,7 +387,7 @@ export function errorTests(harness: Harness): void {
       // Bytes, not characters: 2-byte é, under 200 characters but over 200 bytes.
       await expectCode(store.appendMessages(handle, [sized(202, 'é')]), 'STEP_TOO_LARGE');
       expect(await store.appendMessages(handle, [sized(200, 'é')])).toEqual([2]);
-      const event = { event: 'e', data: 'x'.repeat(200) };
+      const event = steered('x'.repeat(200));
       await expectCode(store.appendEvents(handle, [event]), 'STEP_TOO_LARGE');
       const written = store.stats().stepsWritten;
       await expectCode(store.appendMessages(handle, [userMessage('small'), sized(201)]), 'STEP_TOO_LARGE');
@@ -401,7 +432,7 @@ export function errorTests(harness: Harness): void {
         () => store.readSteps(handle),
         () => store.listSessions(),
         () => store.appendMessages(handle, [userMessage('m')]),
-        () => store.appendEvents(handle, [{ event: 'e' }]),
+        () => store.appendEvents(handle, [doneEvent()]),
         () => store.appendCompact(handle, name),
         () => store.compact(handle, 'summary'),
         () => store.getArchive(name),

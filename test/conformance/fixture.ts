@@ -3,7 +3,7 @@
 // catch up, message factories.
 
 import { afterEach, beforeEach, expect } from 'vitest';
-import { StepStoreError, type ErrorCode, type Store } from 'stepstore';
+import { StepStoreError, stepKindOf, type ErrorCode, type StepKind, type Store } from 'stepstore';
 import type { Fixture, Harness, StoreOverrides } from './harness.js';
 
 export interface FixtureHandle {
@@ -31,9 +31,69 @@ export function useFixture(harness: Harness): FixtureHandle {
   };
 }
 
-/** A user message with `content`, as a runtime would append it. */
-export function userMessage(content: string) {
-  return { message: { role: 'user', content } };
+/** A user message holding `text`, as crabtalk builds one (one text block). */
+export function userMessage(text: string) {
+  return { message: { role: 'user', content: [{ type: 'text', text }] } };
+}
+
+/** The text of a message built by userMessage (or any message of text blocks). */
+export function textOf(entry: { message: Record<string, unknown> }): string {
+  const content = entry.message.content;
+  if (!Array.isArray(content)) throw new Error(`not a content-block message: ${JSON.stringify(entry)}`);
+  return content.map((block: { text?: unknown }) => String(block.text)).join('');
+}
+
+/** An assistant message calling one tool: any JSON value fits in a tool_use `input`. */
+export function toolUseMessage(input: unknown, id = 'call-1', name = 'bash') {
+  return { message: { role: 'assistant', content: [{ type: 'tool_use', id, name, input }] } };
+}
+
+/** The timestamp the event factories below carry. */
+export const EVENT_TS = '2026-03-25T10:00:00.123456789+00:00';
+
+/** crabtalk's tool_start event for one call `id`. */
+export function toolStart(id: string, name = 'bash') {
+  return { event: 'tool_start', calls: [{ id, name, arguments: '{}' }], ts: EVENT_TS };
+}
+
+/** crabtalk's tool_result event for call `callId`, which took `durationMs`. */
+export function toolResult(callId: string, durationMs = 1) {
+  return { event: 'tool_result', call_id: callId, duration_ms: durationMs, ts: EVENT_TS };
+}
+
+/** crabtalk's done event, ending a turn on `model` after `iterations`. */
+export function doneEvent(model = 'm', iterations = 1) {
+  return {
+    event: 'done',
+    model,
+    iterations,
+    stop_reason: 'stop',
+    usage: { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 },
+    ts: EVENT_TS,
+  };
+}
+
+/** crabtalk's user_steered event: the user said `text` mid-turn. */
+export function steered(text: string) {
+  return { event: 'user_steered', content: text, ts: EVENT_TS };
+}
+
+/**
+ * crabtalk's message_count for a session's steps as readSteps returns them (in
+ * step order): its live conversation, i.e. the entries after the last boundary,
+ * plus 1 for the summary when that boundary is a compact marker (a legacy
+ * marker names none).
+ */
+export function liveCount(steps: readonly { line: unknown; kind?: StepKind }[]): number {
+  let count = 0;
+  for (const step of steps) {
+    // readSteps gives the kind; without it, the line says (every step read back is of one kind in either mode).
+    const kind = step.kind ?? stepKindOf(step.line, { messages: 'any' });
+    if (kind === 'entry') count += 1;
+    else if (kind === 'compact') count = 1;
+    else if (kind === 'legacy-compact') count = 0;
+  }
+  return count;
 }
 
 /** `count` user messages `${tag}:0`, `${tag}:1`, ... */

@@ -1,10 +1,11 @@
 // What a backend's test file gives the shared conformance suite: a factory of
 // fresh, isolated storage (a temp dir, a Redis key prefix) per test.
 
-import type { Store } from 'stepstore';
+import type { MessageMode, Store } from 'stepstore';
 
 export interface StoreOverrides {
   maxStepBytes?: number;
+  messages?: MessageMode;
   logger?: { warn(message: string, detail?: Record<string, unknown>): void };
 }
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationMeta, StepLine } from 'stepstore';
 import type { Harness } from './harness.js';
-import { expectCode, useFixture, userMessage } from './fixture.js';
+import { expectCode, toolStart, useFixture, userMessage } from './fixture.js';
 
 const META: ConversationMeta = {
   agent: 'crab',
@@ -21,9 +21,9 @@ const META: ConversationMeta = {
 const LINES: StepLine[] = [
   userMessage('before the legacy boundary'),
   { compact: 'inline summary', title: 't' },
-  { event: 'tool_start', calls: [{ id: 'c1', name: 'bash', arguments: '{}' }] },
+  toolStart('c1'),
   userMessage('after the legacy boundary'),
-  { agent: 'guest', message: { role: 'assistant', content: 'from a guest' } },
+  { agent: 'guest', message: { role: 'assistant', content: [{ type: 'text', text: 'from a guest' }] } },
 ];
 
 export function importTests(harness: Harness): void {

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Harness } from './harness.js';
-import { expectCode, useFixture, userMessage, userMessages } from './fixture.js';
+import { doneEvent, expectCode, steered, toolResult, toolStart, useFixture, userMessage, userMessages } from './fixture.js';
 
 export function loadTests(harness: Harness): void {
   describe('load', () => {
@@ -22,9 +22,9 @@ export function loadTests(harness: Harness): void {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await store.appendMessages(handle, [userMessage('1')]);
-      await store.appendEvents(handle, [{ event: 'tool_start' }]);
+      await store.appendEvents(handle, [toolStart('c1')]);
       await store.appendMessages(handle, [userMessage('2'), userMessage('3')]);
-      await store.appendEvents(handle, [{ event: 'done' }]);
+      await store.appendEvents(handle, [toolResult('c1', 7), doneEvent()]);
       const snapshot = (await store.loadSession(handle))!;
       expect(snapshot.history).toEqual(['1', '2', '3'].map(userMessage));
       expect(snapshot.archive).toBeNull();
@@ -38,9 +38,9 @@ export function loadTests(harness: Harness): void {
       await store.appendMessages(handle, userMessages('first', 3));
       await store.appendCompact(handle, 'crab-u-1-1');
       await store.appendMessages(handle, userMessages('second', 2));
-      await store.appendEvents(handle, [{ event: 'between' }]);
+      await store.appendEvents(handle, [steered('between')]);
       await store.appendCompact(handle, 'crab-u-1-2');
-      await store.appendEvents(handle, [{ event: 'after' }]);
+      await store.appendEvents(handle, [steered('after')]);
       await store.appendMessages(handle, userMessages('third', 2));
       const restarted = await t.open();
       for (const s of [store, restarted]) {
@@ -59,13 +59,14 @@ export function loadTests(harness: Harness): void {
       const snapshot = (await store.loadSession(handle))!;
       expect(snapshot.history).toEqual([]);
       expect(snapshot.archive).toBe(name);
-      expect(snapshot.meta.message_count).toBe(4);
+      // crabtalk's count of the live conversation: the summary it resumes with.
+      expect(snapshot.meta.message_count).toBe(1);
     });
 
     it('loadSession does not count events or markers as messages, and reads its meta', async () => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
-      await store.appendEvents(handle, [{ event: 'e' }]);
+      await store.appendEvents(handle, [doneEvent()]);
       await store.appendMessages(handle, [userMessage('m')]);
       const snapshot = (await store.loadSession(handle))!;
       expect(snapshot.meta).toMatchObject({ agent: 'crab', created_by: 'u', message_count: 1 });
@@ -79,13 +80,13 @@ export function loadTests(harness: Harness): void {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await store.appendMessages(handle, [userMessage('a')]);
-      await store.appendEvents(handle, [{ event: 'e' }]);
+      await store.appendEvents(handle, [doneEvent()]);
       const archive = await store.compact(handle, 'sum');
       await store.appendMessages(handle, [userMessage('b')]);
       const steps = await store.readSteps(handle);
       expect(steps.map((s) => s.step)).toEqual([1, 2, 3, 4]);
       expect(steps[0]!.line).toEqual(userMessage('a'));
-      expect(steps[1]!.line).toEqual({ event: 'e' });
+      expect(steps[1]!.line).toEqual(doneEvent());
       expect(steps[2]!.line).toEqual({ archive_name: archive, archived_at: expect.any(String) });
       expect(Number.isNaN(Date.parse((steps[2]!.line as { archived_at: string }).archived_at))).toBe(false);
       expect(steps[3]!.line).toEqual(userMessage('b'));
@@ -95,7 +96,7 @@ export function loadTests(harness: Harness): void {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await store.appendMessages(handle, userMessages('m', 23));
-      await store.appendEvents(handle, [{ event: 'e1' }, { event: 'e2' }]);
+      await store.appendEvents(handle, [toolStart('c1'), toolResult('c1')]);
       const whole = await store.readSteps(handle);
       expect(whole).toHaveLength(25);
       const pages: number[][] = [];

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationMeta, Store } from 'stepstore';
 import type { Harness } from './harness.js';
-import { eventually, expectCode, timeOf, useFixture, userMessage, userMessages } from './fixture.js';
+import { eventually, expectCode, timeOf, toolResult, toolStart, useFixture, userMessage, userMessages } from './fixture.js';
 
 const OLD = '2020-01-01T00:00:00.000Z';
 
@@ -41,17 +41,18 @@ export function metaTests(harness: Harness): void {
       expect((await metaOf(store, handle)).message_count).toBe(4);
     });
 
-    it('events and compact markers change neither message_count nor updated_at', async () => {
+    it('events change neither message_count nor updated_at; compactions set message_count to 1 (the summary), not updated_at', async () => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
       await store.appendMessages(handle, userMessages('m', 2));
       const aged = await age(store, handle);
-      await store.appendEvents(handle, [{ event: 'a' }, { event: 'b' }]);
+      await store.appendEvents(handle, [toolStart('a'), toolResult('a')]);
+      expect(await metaOf(store, handle)).toEqual(aged);
       await store.appendCompact(handle, 'crab-u-1-1');
       await store.compact(handle, 'summary');
-      expect(await metaOf(store, handle)).toEqual(aged);
+      expect(await metaOf(store, handle)).toEqual({ ...aged, message_count: 1 });
       await store.close();
-      expect(await metaOf(await t.open(), handle)).toEqual(aged);
+      expect(await metaOf(await t.open(), handle)).toEqual({ ...aged, message_count: 1 });
     });
 
     it('the same store sees the bump at once in loadSession and listSessions', async () => {

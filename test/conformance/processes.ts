@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { HistoryEntry } from 'stepstore';
 import { runWorkers, startWorker, waitForLines } from '../helpers/children.js';
 import type { Harness } from './harness.js';
-import { expectCode, useFixture, userMessage } from './fixture.js';
+import { expectCode, textOf, useFixture, userMessage } from './fixture.js';
 
 const WRITERS = 8;
 
@@ -67,7 +67,7 @@ export function processTests(harness: Harness): void {
       expect(snapshot.history).toHaveLength(1200);
       for (const [w, lines] of outputs.entries()) {
         const mine = snapshot.history
-          .map((entry) => entry.message.content as string)
+          .map((entry) => textOf(entry))
           .filter((content) => content.startsWith(`w${w}:`));
         expect(mine).toEqual(Array.from({ length: 150 }, (_, i) => `w${w}:${i}`));
         const numbers = (lines as { step: number }[]).map((l) => l.step);

@@ -24,7 +24,7 @@ switch (task.name) {
     // count messages, one per call, or forever when count is null
     for (let i = 0; task.count === null || i < task.count; i++) {
       const content = `${task.tag}:${i}`;
-      const [step] = await store.appendMessages(task.handle, [{ message: { role: 'user', content } }]);
+      const [step] = await store.appendMessages(task.handle, [userMessage(content)]);
       say({ i, step, content });
     }
     break;
@@ -33,9 +33,9 @@ switch (task.name) {
     // batches of 1..maxBatch messages (padded to make writes take a while), forever when count is null
     for (let i = 0; task.count === null || i < task.count; i++) {
       const size = 1 + Math.floor(Math.random() * task.maxBatch);
-      const items = Array.from({ length: size }, (_, j) => ({
-        message: { role: 'user', content: `${task.tag}:${i}:${j} ${'é'.repeat(Math.floor(Math.random() * task.pad))}` },
-      }));
+      const items = Array.from({ length: size }, (_, j) =>
+        userMessage(`${task.tag}:${i}:${j} ${'é'.repeat(Math.floor(Math.random() * task.pad))}`),
+      );
       const steps = await store.appendMessages(task.handle, items);
       say({ i, steps, items });
     }
@@ -48,7 +48,7 @@ switch (task.name) {
   case 'create-compact': {
     // one new session of (agent, sender): a few messages, then a compaction
     const handle = await store.createSession(task.agent, task.sender);
-    const steps = await store.appendMessages(handle, [1, 2, 3].map((i) => ({ message: { role: 'user', content: `${task.tag}:${i}` } })));
+    const steps = await store.appendMessages(handle, [1, 2, 3].map((i) => userMessage(`${task.tag}:${i}`)));
     const archive = await store.compact(handle, `${task.tag} summary`);
     say({ handle, steps, archive });
     break;
@@ -179,11 +179,19 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** `size` messages (or events) tagged `tag:j`, padded with up to `pad` two-byte characters. */
+/** A user message holding `text`, as crabtalk builds one (test/conformance/fixture.ts's userMessage). */
+function userMessage(text) {
+  return { message: { role: 'user', content: [{ type: 'text', text }] } };
+}
+
+/**
+ * `size` messages (or events: crabtalk's user_steered) tagged `tag:j`, padded with up to `pad`
+ * two-byte characters; the tagged text is the message's one text block, or the event's `content`.
+ */
 function batchItems(tag, kind, size, pad) {
   return Array.from({ length: size }, (_, j) => {
     const text = `${tag}:${j} ${'é'.repeat(Math.floor(Math.random() * (pad + 1)))}`;
-    return kind === 'event' ? { event: 'note', text } : { message: { role: 'user', content: text } };
+    return kind === 'event' ? { event: 'user_steered', content: text, ts: new Date().toISOString() } : userMessage(text);
   });
 }
 

@@ -14,8 +14,9 @@ import { FAULT_KINDS, FaultyFs, canFail, linksAfterFailedSync, type CallRecord, 
 import { dropDir, scratchDir } from './lib/scratch.js';
 import { visibleState, withoutTimes, type VisibleState } from './lib/visible.js';
 import { SCALE, report } from './summary.js';
+import { doneEvent, liveCount, userMessage } from '../conformance/fixture.js';
 
-const msg = (content: string) => ({ message: { role: 'user', content } });
+const msg = userMessage;
 
 interface Scenario {
   name: string;
@@ -47,7 +48,7 @@ const SCENARIOS: Scenario[] = [
     setup: (s) => baseSetup(s, false),
     run: (s, h) => s.appendMessages(h, [msg('a'), msg('b'), msg('c')]),
   },
-  { name: 'appendEvents (one)', setup: (s) => baseSetup(s, true), run: (s, h) => s.appendEvents(h, [{ event: 'done', model: 'm' }]) },
+  { name: 'appendEvents (one)', setup: (s) => baseSetup(s, true), run: (s, h) => s.appendEvents(h, [doneEvent('m')]) },
   { name: 'compact (first archive)', setup: (s) => baseSetup(s, false), run: (s, h) => s.compact(h, 'the summary') },
   { name: 'compact (again)', setup: (s) => baseSetup(s, true), run: (s, h) => s.compact(h, 'second summary') },
   {
@@ -97,12 +98,12 @@ function withoutLag(state: VisibleState): unknown {
   };
 }
 
-/** Every session's meta counts exactly the history entries among its steps. */
+/** Every session's meta counts exactly its live conversation (crabtalk's rule: 1 for the summary after a compaction). */
 function countersExact(state: VisibleState): string[] {
   const wrong: string[] = [];
   for (const [handle, session] of Object.entries(state.sessions)) {
-    const entries = session.steps.filter(({ line }) => typeof (line as { message?: unknown }).message === 'object').length;
-    if (session.meta.message_count !== entries) wrong.push(`${handle}: message_count ${String(session.meta.message_count)}, ${entries} entries`);
+    const entries = liveCount(session.steps);
+    if (session.meta.message_count !== entries) wrong.push(`${handle}: message_count ${String(session.meta.message_count)}, ${entries} live entries`);
   }
   return wrong;
 }

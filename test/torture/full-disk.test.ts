@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepStoreError, openStore, type Durability, type HistoryEntry, type Store } from 'stepstore';
 import { dropDir, scratchDir } from './lib/scratch.js';
 import { iterations, report } from './summary.js';
+import { doneEvent, liveCount, userMessage } from '../conformance/fixture.js';
 
 const SIZE = '1m';
 
@@ -52,7 +53,9 @@ function generator(seed: number): (n: number) => number {
   };
 }
 
-const message = (tag: string, bytes: number): HistoryEntry => ({ message: { role: 'user', content: `${tag}:${'x'.repeat(bytes)}` } });
+const message = (tag: string, bytes: number): HistoryEntry => userMessage(`${tag}:${'x'.repeat(bytes)}`);
+/** A crabtalk event padded to 6 KB (extra fields are kept, and ignored by crabtalk). */
+const paddedEvent = { ...doneEvent(), pad: 'p'.repeat(6000) };
 
 interface Tally {
   /** Warnings the store logged (meta bumps it could not write while the disk was full). */
@@ -149,7 +152,7 @@ async function oneIteration(i: number, durability: Durability, tally: Tally): Pr
       ['updateMeta with a 300 KB title', () => store!.updateMeta(target, { ...before, title: 't'.repeat(300_000) })],
       ['compact', () => store!.compact(target, 's'.repeat(20_000))],
       ['createSession', () => store!.createSession('crab', 'newcomer')],
-      ['appendEvents', () => store!.appendEvents(target, [{ event: 'done', pad: 'p'.repeat(6000) }])],
+      ['appendEvents', () => store!.appendEvents(target, [paddedEvent])],
     ];
     for (const [what, call] of others) {
       tally.otherTried += 1;
@@ -165,7 +168,7 @@ async function oneIteration(i: number, durability: Durability, tally: Tally): Pr
         }
         if (what === 'appendEvents') {
           const [n] = result as number[];
-          acked.get(target)!.set(n!, JSON.stringify({ event: 'done', pad: 'p'.repeat(6000) }));
+          acked.get(target)!.set(n!, JSON.stringify(paddedEvent));
         }
         if (what === 'createSession') acked.set(result as string, new Map());
       } catch (err) {
@@ -198,9 +201,9 @@ async function oneIteration(i: number, durability: Durability, tally: Tally): Pr
     try {
       for (const handle of acked.keys()) {
         const steps = await reopened.readSteps(handle);
-        const entries = steps.filter(({ line }) => 'message' in line).length;
+        const entries = liveCount(steps);
         const count = (await reopened.loadSession(handle))!.meta.message_count;
-        if (count !== entries) tally.problems.push(`${where}: message_count of ${handle} is ${count}, it holds ${entries} messages`);
+        if (count !== entries) tally.problems.push(`${where}: message_count of ${handle} is ${count}, its live conversation holds ${entries} messages`);
       }
     } finally {
       await reopened.close();

@@ -36,6 +36,7 @@ import { fsHarness } from '../helpers/fs-harness.js';
 import { REDIS_URL, describeWithRedis, redisHarness } from '../helpers/redis-harness.js';
 import { Ledger, age, checkLedger, isLeftover, randomInt, recordingLogger, sleep, walk } from './lib/ledger.js';
 import { SCALE, iterations, report } from './summary.js';
+import { liveCount, userMessage } from '../conformance/fixture.js';
 
 // The CI slice is kept small (each iteration starts 7 processes: ~1 s on fs, ~2 s on Redis here).
 const ITERATIONS = iterations(12, 200);
@@ -218,7 +219,7 @@ async function verify(fixture: Fixture, ledger: Ledger, dir: string | null, labe
   if (dir !== null) checkFilesOnDisk(dir, label, stepsRead);
   if (probe) {
     for (const handle of handles) {
-      const item = { message: { role: 'user', content: `${label}: ${handle} still appendable` } };
+      const item = userMessage(`${label}: ${handle} still appendable`);
       const [step] = await store.appendMessages(handle, [item]);
       ledger.addSteps(handle, [step!], [item]);
     }
@@ -379,8 +380,7 @@ function runKillLoop(backend: 'fs' | 'redis', harness: Harness): void {
     expect(sessions).toBe(listed.length);
     const stepsRead: [string, number][] = [];
     for (const { handle, meta } of listed) {
-      const entries = (await store.readSteps(handle)).filter((s) => 'message' in s.line).length;
-      expect(meta.message_count, `${label}: message_count of ${handle}`).toBe(entries);
+      expect(meta.message_count, `${label}: message_count of ${handle}`).toBe(liveCount(await store.readSteps(handle)));
     }
     const { lost, overlapped } = await checkLedger(store, ledger, dir, { exact: true });
     tally.lost += lost.length;

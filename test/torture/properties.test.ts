@@ -39,7 +39,10 @@ interface ModelSession {
   agent: string;
   createdBy: string;
   title: string;
-  /** message_count: entries appended, or what the last updateMeta set, plus entries since. */
+  /**
+   * message_count: entries appended, or what the last updateMeta set, plus entries since; a
+   * compaction restarts it at 1 (crabtalk's count of the live conversation: the summary).
+   */
   count: number;
   steps: { n: number; line: Line }[];
   live: boolean;
@@ -96,6 +99,7 @@ const model = {
     const name = `${base}-${n}`;
     m.archives.set(name, { owner: handle, content });
     model.append(m, handle, [{ archive_name: name }]);
+    s.count = 1;
     return name;
   },
   remove(m: Model, handle: string): boolean {
@@ -275,8 +279,11 @@ class Reopen implements Cmd {
 }
 
 const text = fc.string({ unit: 'grapheme', maxLength: 12 });
-const entryLine = text.map((content): Line => ({ message: { role: 'user', content } }));
-const eventLine = text.map((detail): Line => ({ event: 'tool_result', call_id: 'c1', detail }));
+/** A user message as crabtalk builds one: one text block. */
+const userLine = (words: string) => ({ message: { role: 'user', content: [{ type: 'text', text: words }] } });
+const entryLine = text.map((words): Line => userLine(words));
+/** crabtalk's tool_result event, with an extra field (kept, ignored by crabtalk). */
+const eventLine = fc.tuple(text, fc.nat()).map(([detail, ms]): Line => ({ event: 'tool_result', call_id: 'c1', duration_ms: ms, ts: '2026-03-25T10:00:00Z', detail }));
 
 const commandArbs = [
   fc.tuple(fc.constantFrom(...AGENTS), fc.constantFrom(...SENDERS)).map(([a, s]) => new Create(a, s)),
@@ -294,8 +301,15 @@ const commandArbs = [
 
 // ----------------------------------------------- oracles for planted files
 
-/** crabtalk's step classification (the README's On-disk format section), written again from the spec. */
-function classify(text: string): 'compact' | 'legacy' | 'event' | 'entry' | null {
+/**
+ * crabtalk 0.0.22's step classification (the README's On-disk format section),
+ * written again from the spec: first match of compact marker, legacy marker,
+ * one of its four events, history entry with a content-block message. Not
+ * modelled, because no generator below produces them: duplicate keys, and
+ * integers spelled `42.0` or `4.2e1` (JSON.stringify writes neither).
+ */
+function classify(text: string | null): 'compact' | 'legacy' | 'event' | 'entry' | null {
+  if (text === null) return null;
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -304,12 +318,67 @@ function classify(text: string): 'compact' | 'legacy' | 'event' | 'entry' | null
   }
   const plain = (x: unknown): x is Record<string, unknown> =>
     typeof x === 'object' && x !== null && !Array.isArray(x) && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null);
-  if (!plain(v)) return null;
-  const optStr = (x: unknown) => x === undefined || typeof x === 'string';
-  if (typeof v.archive_name === 'string' && typeof v.archived_at === 'string') return 'compact';
-  if (typeof v.compact === 'string' && optStr(v.title) && optStr(v.archived_at)) return 'legacy';
-  if (typeof v.event === 'string') return 'event';
-  if (plain(v.message) && optStr(v.agent)) return 'entry';
+  // crabtalk's parser refuses a lone surrogate escape anywhere, and nesting deeper than 127 levels.
+  const loneSurrogate = /\p{Surrogate}/u;
+  const wellFormed = (x: unknown, depth: number): boolean => {
+    if (typeof x === 'string') return !loneSurrogate.test(x);
+    if (typeof x !== 'object' || x === null) return true;
+    if (depth > 127) return false;
+    return Array.isArray(x) ? x.every((y) => wellFormed(y, depth + 1)) : Object.entries(x).every(([k, y]) => !loneSurrogate.test(k) && wellFormed(y, depth + 1));
+  };
+  if (!wellFormed(v, 1) || !plain(v)) return null;
+  const str = (x: unknown) => typeof x === 'string';
+  // A String field with a default: absent, or a string (null is refused).
+  const optStr = (x: unknown) => x === undefined || str(x);
+  // An Option<String>: absent, null or a string.
+  const nullStr = (x: unknown) => x === undefined || x === null || str(x);
+  const uint = (x: unknown, max: number) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= max;
+  const u32 = (x: unknown) => uint(x, 2 ** 32 - 1);
+  const optU32 = (x: unknown) => x === undefined || x === null || u32(x);
+  const u64 = (x: unknown) => uint(x, 2 ** 64 - 1);
+  const event = (e: Record<string, unknown>): boolean => {
+    switch (e.event) {
+      case 'tool_start':
+        return Array.isArray(e.calls) && e.calls.every((c) => plain(c) && str(c.id) && str(c.name) && optStr(c.arguments)) && str(e.ts);
+      case 'tool_result':
+        return str(e.call_id) && u64(e.duration_ms) && str(e.ts);
+      case 'done': {
+        const u = e.usage;
+        const details = plain(u) ? u.completion_tokens_details : undefined;
+        return (
+          str(e.model) && u64(e.iterations) && str(e.stop_reason) && str(e.ts) && plain(u) &&
+          u32(u.prompt_tokens) && u32(u.completion_tokens) && u32(u.total_tokens) && optU32(u.prompt_cache_hit_tokens) && optU32(u.prompt_cache_miss_tokens) &&
+          (details === undefined || details === null || (plain(details) && optU32(details.reasoning_tokens)))
+        );
+      }
+      case 'user_steered':
+        return str(e.content) && str(e.ts);
+      default:
+        return false;
+    }
+  };
+  const blocks = (x: unknown): boolean => Array.isArray(x) && x.every(block);
+  const block = (b: unknown): boolean => {
+    if (!plain(b)) return false;
+    switch (b.type) {
+      case 'text':
+        return str(b.text);
+      case 'tool_use':
+        return str(b.id) && str(b.name) && 'input' in b;
+      case 'tool_result':
+        return str(b.tool_use_id) && nullStr(b.name) && (str(b.content) || blocks(b.content));
+      case 'thinking':
+        return str(b.thinking) && nullStr(b.signature);
+      case 'image':
+        return 'source' in b;
+      default:
+        return false;
+    }
+  };
+  if (str(v.archive_name) && str(v.archived_at)) return 'compact';
+  if (str(v.compact) && optStr(v.title) && optStr(v.archived_at)) return 'legacy';
+  if (event(v)) return 'event';
+  if (plain(v.message) && str(v.message.role) && blocks(v.message.content) && optStr(v.agent)) return 'entry';
   return null;
 }
 
@@ -331,12 +400,61 @@ function metaReadable(text: string): boolean {
   return true;
 }
 
+/** crabtalk's four events (and one it does not know), every field sometimes missing or of the wrong type. */
+const crabtalkEvent = fc.record(
+  {
+    event: fc.constantFrom('tool_start', 'tool_result', 'done', 'user_steered', 'note'),
+    calls: fc.array(fc.record({ id: fc.string(), name: fc.oneof(fc.string(), fc.constant(null)), arguments: fc.string() }, { requiredKeys: ['id'] }), { maxLength: 2 }),
+    call_id: fc.oneof(fc.string(), fc.integer()),
+    duration_ms: fc.oneof(fc.nat(), fc.integer({ min: -3, max: -1 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string()),
+    model: fc.string(),
+    iterations: fc.oneof(fc.nat(), fc.constant(-1)),
+    stop_reason: fc.string(),
+    usage: fc.record(
+      {
+        prompt_tokens: fc.oneof(fc.nat(), fc.constant(2 ** 32)),
+        completion_tokens: fc.nat(),
+        total_tokens: fc.oneof(fc.nat(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+        completion_tokens_details: fc.oneof(fc.constant(null), fc.record({ reasoning_tokens: fc.oneof(fc.nat(), fc.string()) }, { requiredKeys: [] })),
+      },
+      { requiredKeys: [] },
+    ),
+    content: fc.oneof(fc.string(), fc.integer()),
+    ts: fc.oneof(fc.string(), fc.constant(null)),
+  },
+  { requiredKeys: ['event'] },
+);
+
+/** Content blocks of the five kinds crabtalk knows (and one it does not), every field sometimes missing or wrong. */
+const crabtalkBlock: fc.Arbitrary<Record<string, unknown>> = fc.letrec<{ block: Record<string, unknown> }>((tie) => ({
+  block: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.record({ type: fc.constantFrom('text', 'video'), text: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: ['type'] }),
+    fc.record({ type: fc.constant('tool_use'), id: fc.string(), name: fc.string(), input: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: ['type'] }),
+    fc.record(
+      { type: fc.constant('tool_result'), tool_use_id: fc.string(), name: fc.oneof(fc.string(), fc.constant(null), fc.integer()), content: fc.oneof(fc.string(), fc.integer(), fc.array(tie('block'), { maxLength: 2 })) },
+      { requiredKeys: ['type'] },
+    ),
+    fc.record({ type: fc.constant('thinking'), thinking: fc.oneof(fc.string(), fc.constant(null)), signature: fc.oneof(fc.string(), fc.constant(null)) }, { requiredKeys: ['type'] }),
+    fc.record({ type: fc.constant('image'), source: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: ['type'] }),
+  ),
+})).block;
+
+/** Messages: crabtalk's `{ role, content: [blocks] }`, or OpenAI's string content, or with role missing. */
+const crabtalkMessage = fc.record(
+  { role: fc.oneof(fc.constantFrom('user', 'assistant', 'tool'), fc.integer()), content: fc.oneof(fc.array(crabtalkBlock, { maxLength: 3 }), fc.string()) },
+  { requiredKeys: [] },
+);
+
 const stepText = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
   fc.string({ unit: 'binary', maxLength: 200 }),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
   fc.record({ message: fc.jsonValue({ maxDepth: 2 }), agent: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: ['message'] }).map((v) => JSON.stringify(v)),
   fc.record({ event: fc.oneof(fc.string(), fc.constant(null)) }).map((v) => JSON.stringify(v)),
+  // crabtalk's events and messages, each field right or wrong.
+  crabtalkEvent.map((v) => JSON.stringify(v)),
+  fc.record({ message: crabtalkMessage, agent: fc.oneof(fc.string(), fc.integer()), event: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: ['message'] }).map((v) => JSON.stringify(v)),
   fc.record({ compact: fc.oneof(fc.string(), fc.integer()), title: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: ['compact'] }).map((v) => JSON.stringify(v)),
   fc.record({ archive_name: fc.oneof(fc.constant('crab-x-1-1'), fc.string()), archived_at: fc.oneof(fc.string(), fc.integer()) }).map((v) => JSON.stringify(v)),
   entryLine.map((line) => JSON.stringify(line)),
@@ -411,7 +529,7 @@ describe('5. properties', () => {
           const m: Model = { sessions: new Map(), archives: new Map() };
           const targets = [model.create(m, 'crab', 'tg:1'), model.create(m, 'crab', 'tg:2')] as const;
           expect([await store.createSession('crab', 'tg:1'), await store.createSession('crab', 'tg:2')]).toEqual(targets);
-          for (const t of targets) expect(await store.appendMessages(t, [{ message: { role: 'user', content: 'first' } }])).toEqual(model.append(m, t, [{ message: { role: 'user', content: 'first' } }]));
+          for (const t of targets) expect(await store.appendMessages(t, [userLine('first')])).toEqual(model.append(m, t, [userLine('first')]));
           const metas = await Promise.all(targets.map(async (t) => (await store.loadSession(t))!.meta));
 
           // Every operation starts at once, in call order (the order the store queues them); the
@@ -502,8 +620,17 @@ describe('5. properties', () => {
           const steps = new Map(planted);
           for (const [n, content] of steps) fs.writeFileSync(path.join(root, handle, `step-${String(n).padStart(6, '0')}`), content, 'latin1');
           counts.plantedFiles += steps.size;
-          // What a reader of the bytes on disk sees (latin1 writes bytes; the store reads UTF-8).
-          const onDisk = new Map([...steps].map(([n]) => [n, fs.readFileSync(path.join(root, handle, `step-${String(n).padStart(6, '0')}`), 'utf8')]));
+          // What a reader of the bytes on disk sees (latin1 writes bytes); null when they are not UTF-8,
+          // which crabtalk's parser refuses like any other unparsable step.
+          const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+          const decoded = (bytes: Buffer) => {
+            try {
+              return utf8.decode(bytes);
+            } catch {
+              return null;
+            }
+          };
+          const onDisk = new Map([...steps].map(([n]) => [n, decoded(fs.readFileSync(path.join(root, handle, `step-${String(n).padStart(6, '0')}`)))]));
           const numbers = [...onDisk.keys()].sort((a, b) => a - b);
           const snapshot = await store.loadSession(handle);
           // Replay by the spec: newest first, stop at the first boundary.
@@ -520,7 +647,7 @@ describe('5. properties', () => {
           const readable = await store.readSteps(handle);
           expect(readable.map((r) => r.step)).toEqual(numbers.filter((n) => classify(onDisk.get(n)!) !== null));
           // The store goes on past the planted numbers, never over them.
-          const [next] = await store.appendMessages(handle, [{ message: { role: 'user', content: 'next' } }]);
+          const [next] = await store.appendMessages(handle, [userLine('next')]);
           expect(next).toBe(Math.max(...numbers) + 1);
         } finally {
           await store.close();
@@ -539,7 +666,7 @@ describe('5. properties', () => {
         const store = await openStore({ dir: root, durability: 'none', logger: quiet });
         try {
           const handle = await store.createSession('crab', 'x');
-          await store.appendMessages(handle, [{ message: { role: 'user', content: 'kept' } }]);
+          await store.appendMessages(handle, [userLine('kept')]);
           await store.close();
           fs.writeFileSync(path.join(root, handle, 'meta'), content, 'latin1');
           counts.plantedFiles += 1;
@@ -550,7 +677,7 @@ describe('5. properties', () => {
             const listed = await reader.listSessions();
             await reader.findLatestSession('crab', 'x');
             if (metaReadable(text)) {
-              expect(loaded).toMatchObject({ ok: { history: [{ message: { role: 'user', content: 'kept' } }] } });
+              expect(loaded).toMatchObject({ ok: { history: [userLine('kept')] } });
               expect(listed.map((s) => s.handle)).toEqual([handle]);
             } else {
               expect(loaded).toEqual({ code: 'CORRUPT_META' });

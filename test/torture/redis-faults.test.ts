@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from 'stepstore';
 import { openRedisStore } from 'stepstore/redis';
+import { liveCount } from '../conformance/fixture.js';
 import { runConformance } from '../conformance/index.js';
 import { startWorker, type Worker } from '../helpers/children.js';
 import { quietLogger } from '../helpers/fs-harness.js';
@@ -46,8 +47,13 @@ async function within<T>(dropped: Promise<T>): Promise<T> {
   return Promise.race([dropped, late]);
 }
 
-function userMessage(content: string) {
-  return { message: { role: 'user', content } };
+function userMessage(text: string) {
+  return { message: { role: 'user', content: [{ type: 'text', text }] } };
+}
+
+/** crabtalk's user_steered event carrying `content`. */
+function steered(content: string) {
+  return { event: 'user_steered', content, ts: new Date().toISOString() };
 }
 
 if (version === null) {
@@ -141,8 +147,7 @@ if (version === null) {
             const steps = await store.readSteps(handle);
             const texts = steps.map((s) => JSON.stringify(s.line));
             expect(new Set(texts).size, `round ${round}: ${handle} holds a step twice`).toBe(texts.length);
-            const entries = steps.filter((s) => 'message' in s.line).length;
-            expect(meta.message_count, `round ${round}: ${handle} counter moved with its steps`).toBe(entries);
+            expect(meta.message_count, `round ${round}: ${handle} counter moved with its steps`).toBe(liveCount(steps));
             expect((await store.loadSession(handle))!.diagnostics).toEqual([]);
           }
         } finally {
@@ -203,7 +208,7 @@ if (version === null) {
         const handle = await store.createSession('crab', 'tg:1');
         // Warm-up: every script once, so the server has them cached and the dropped replies are the scripts' own.
         await store.appendMessages(handle, [userMessage('warm-up')]);
-        await store.appendEvents(handle, [{ event: 'warm-up' }]);
+        await store.appendEvents(handle, [steered('warm-up')]);
         await store.compact(handle, 'warm-up summary');
         await store.deleteSession(await store.createSession('crab', 'warm-up'));
         const connectionsBefore = proxy.connections;
@@ -236,7 +241,7 @@ if (version === null) {
             }
             case 'events': {
               const dropped = proxy.dropReplyTo(evalWith(marker));
-              const [step] = await store.appendEvents(handle, [{ event: 'note', text: marker }]);
+              const [step] = await store.appendEvents(handle, [steered(marker)]);
               expect((await within(dropped)).reply).toBe(`:${step}\r\n`);
               expect(await count(marker)).toBe(1);
               break;
@@ -308,12 +313,11 @@ if (version === null) {
         expect(proxy.drops).toBe(DROPS);
         expect(proxy.connections - connectionsBefore, 'every drop was followed by a reconnect').toBeGreaterThanOrEqual(DROPS);
 
-        // Across all of it: no step twice, and the counter is exactly the messages stored.
+        // Across all of it: no step twice, and the counter is exactly crabtalk's count of the live conversation.
         const steps = await store.readSteps(handle);
         const texts = steps.map((s) => JSON.stringify(s.line));
         expect(new Set(texts).size).toBe(texts.length);
-        const entries = steps.filter((s) => 'message' in s.line).length;
-        expect((await store.loadSession(handle))!.meta.message_count).toBe(entries);
+        expect((await store.loadSession(handle))!.meta.message_count).toBe(liveCount(steps));
         const repaired = await store.repair();
         expect(repaired.countersFixed).toEqual([]);
         expect(repaired.danglingMarkers).toEqual([]);

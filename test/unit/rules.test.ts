@@ -15,8 +15,11 @@ import type { Slug } from '../../src/format/slug.js';
 import { classifyStep } from '../../src/format/step-line.js';
 import { encodeBatch } from '../../src/format/encode.js';
 import { parseStepName, stepName, tempPath } from '../../src/backends/fs/paths.js';
-import { recordingLogger } from '../conformance/fixture.js';
+import { recordingLogger, textOf } from '../conformance/fixture.js';
 import { codeOfSync as codeOf } from '../helpers/codes.js';
+
+const text = (t: string) => ({ role: 'user', content: [{ type: 'text', text: t }] });
+const steered = { event: 'user_steered', content: 'shorter', ts: 't' };
 
 describe('classifyStep', () => {
   it.each([
@@ -25,14 +28,26 @@ describe('classifyStep', () => {
     ['a legacy marker', { compact: 'summary' }, 'legacy-compact'],
     ['a legacy marker with title and time', { compact: 's', title: 't', archived_at: 'x' }, 'legacy-compact'],
     ['a legacy marker beating an event tag', { compact: 's', event: 'e' }, 'legacy-compact'],
-    ['archive_name without a string archived_at', { archive_name: 'a', archived_at: 5, event: 'e' }, 'event'],
-    ['compact with a non-string title', { compact: 's', title: 5, event: 'e' }, 'event'],
-    ['an event', { event: 'done' }, 'event'],
-    ['an event beating a message', { event: 'e', message: { role: 'user' } }, 'event'],
-    ['an entry', { message: { role: 'user' } }, 'entry'],
-    ['an entry with a guest agent', { agent: 'guest', message: {} }, 'entry'],
+    ['archive_name without a string archived_at, beside an event', { archive_name: 'a', archived_at: 5, ...steered }, 'event'],
+    ['compact with a non-string title, beside an event', { compact: 's', title: 5, ...steered }, 'event'],
+    ['an event', steered, 'event'],
+    ['a crabtalk event beating a message', { ...steered, message: text('hi') }, 'event'],
+    ['an unknown event carrying a message: history to crabtalk', { event: 'note', message: text('hi') }, 'entry'],
+    ['an entry', { message: text('hi') }, 'entry'],
+    ['an entry with a guest agent', { agent: 'guest', message: text('hi') }, 'entry'],
   ])('reads %s as %s', (_, value, kind) => {
-    expect(classifyStep(JSON.stringify(value)).kind).toBe(kind);
+    expect(classifyStep(JSON.stringify(value), 'crabtalk').kind).toBe(kind);
+    expect(classifyStep(JSON.stringify(value), 'any').kind).toBe(kind);
+  });
+
+  it.each([
+    ['an OpenAI-style message', { message: { role: 'user', content: 'Hi!' } }, null, 'entry'],
+    ['an object message of no shape', { message: { role: 'user' } }, null, 'entry'],
+    ['a made-up event', { event: 'note', text: 'x' }, null, 'event'],
+    ['a done event without usage', { event: 'done', model: 'm', iterations: 1, stop_reason: 's', ts: 't' }, null, 'event'],
+  ])('reads %s as %s in crabtalk mode and %s in any mode', (_, value, crabtalk, any) => {
+    expect(classifyStep(JSON.stringify(value), 'crabtalk').kind).toBe(crabtalk);
+    expect(classifyStep(JSON.stringify(value), 'any').kind).toBe(any);
   });
 
   it.each([
@@ -47,15 +62,36 @@ describe('classifyStep', () => {
     ['a numeric agent', '{"agent":5,"message":{}}'],
     ['a numeric event', '{"event":5}'],
     ['two objects', '{"event":"a"}{"event":"b"}'],
-  ])('reads %s as no step, with a reason', (_, text) => {
-    const classified = classifyStep(text);
-    expect(classified.kind).toBeNull();
-    expect(typeof (classified as { reason: string }).reason).toBe('string');
+    ['a lone surrogate escape', '{"message":{"role":"user","content":[{"type":"text","text":"\\ud83d"}]}}'],
+    ['a message given twice', '{"message":{"role":"user","content":[]},"message":{"role":"user","content":[]}}'],
+  ])('reads %s as no step, with a reason', (_, stepText) => {
+    for (const mode of ['crabtalk', 'any'] as const) {
+      const classified = classifyStep(stepText, mode);
+      expect(classified.kind).toBeNull();
+      expect(typeof (classified as { reason: string }).reason).toBe('string');
+    }
+  });
+
+  it('reads a u64 field by its spelling: 42 is one, 42.0 and 4.2e1 are not', () => {
+    const result = (ms: string) => classifyStep(`{"event":"tool_result","call_id":"c","duration_ms":${ms},"ts":"t"}`, 'crabtalk').kind;
+    expect(result('42')).toBe('event');
+    expect(result('18446744073709551615')).toBe('event');
+    expect(result('18446744073709551616')).toBeNull();
+    expect(result('42.0')).toBeNull();
+    expect(result('4.2e1')).toBeNull();
+    expect(result('-0')).toBeNull();
+  });
+
+  it('takes 127 nested containers and refuses the 128th, as crabtalk parses', () => {
+    const nested = (depth: number) => `{"message":{"role":"user","content":[{"type":"tool_use","id":"i","name":"n","input":${'['.repeat(depth - 4)}${']'.repeat(depth - 4)}}]}}`;
+    expect(classifyStep(nested(127), 'crabtalk').kind).toBe('entry');
+    expect(classifyStep(nested(128), 'crabtalk').kind).toBeNull();
   });
 });
 
 describe('replay', () => {
-  const entry = (content: string) => JSON.stringify({ message: { role: 'user', content } });
+  const entry = (content: string) => JSON.stringify({ message: text(content) });
+  const texts = (history: { message: Record<string, unknown> }[]) => history.map((e) => textOf(e));
 
   /** Steps newest first in slices of `size`, counting how many steps were pulled. */
   function source(steps: RawStep[], size: number) {
@@ -76,9 +112,9 @@ describe('replay', () => {
     for (let n = 1; n <= 1000; n++) steps.push({ step: n, text: entry(`m${n}`) });
     steps[949] = { step: 950, text: JSON.stringify({ archive_name: 'x-1', archived_at: 't' }) };
     const { pulled, steps: stream } = source(steps, 16);
-    const result = await replay('s', stream, recordingLogger());
+    const result = await replay('s', stream, recordingLogger(), 'crabtalk');
     expect(result.archive).toBe('x-1');
-    expect(result.history.map((e) => e.message.content)).toEqual(Array.from({ length: 50 }, (_, i) => `m${951 + i}`));
+    expect(texts(result.history)).toEqual(Array.from({ length: 50 }, (_, i) => `m${951 + i}`));
     expect(pulled.count).toBeLessThanOrEqual(64);
   });
 
@@ -91,12 +127,12 @@ describe('replay', () => {
       { step: 4, text: 'garbage' },
       { step: 5, text: entry('b') },
       { step: 6, problem: 'step is a symlink' },
-      { step: 7, text: JSON.stringify({ event: 'done' }) },
+      { step: 7, text: JSON.stringify(steered) },
       { step: 8, text: entry('c') },
     ];
-    const result = await replay('s', source(steps, 3).steps, logger);
+    const result = await replay('s', source(steps, 3).steps, logger, 'crabtalk');
     expect(result.archive).toBeNull();
-    expect(result.history.map((e) => e.message.content)).toEqual(['b', 'c']);
+    expect(texts(result.history)).toEqual(['b', 'c']);
     expect(result.diagnostics.map((d) => d.step)).toEqual([4, 6]);
     expect(result.diagnostics[1]!.reason).toBe('step is a symlink');
     expect(logger.warnings).toHaveLength(2);
@@ -104,31 +140,39 @@ describe('replay', () => {
 
   it('with no boundary, every entry is history', async () => {
     const steps: RawStep[] = [1, 2, 3].map((n) => ({ step: n, text: entry(`m${n}`) }));
-    const result = await replay('s', source(steps, 2).steps, recordingLogger());
-    expect(result.history.map((e) => e.message.content)).toEqual(['m1', 'm2', 'm3']);
+    const result = await replay('s', source(steps, 2).steps, recordingLogger(), 'crabtalk');
+    expect(texts(result.history)).toEqual(['m1', 'm2', 'm3']);
     expect(result.archive).toBeNull();
   });
 });
 
 describe('encodeBatch', () => {
   it('encodes each item as compact JSON, dropping an empty agent', () => {
-    expect(encodeBatch([{ agent: '', message: { role: 'user' } }, { agent: 'g', message: {} }], 'entry', 1000)).toEqual([
-      { kind: 'entry', json: '{"message":{"role":"user"}}' },
-      { kind: 'entry', json: '{"agent":"g","message":{}}' },
+    expect(encodeBatch([{ agent: '', message: text('a') }, { agent: 'g', message: text('b') }], 'entry', 1000, 'crabtalk')).toEqual([
+      { kind: 'entry', json: '{"message":{"role":"user","content":[{"type":"text","text":"a"}]}}' },
+      { kind: 'entry', json: '{"agent":"g","message":{"role":"user","content":[{"type":"text","text":"b"}]}}' },
     ]);
-    expect(encodeBatch([{ event: 'e', n: 1 }], 'event', 1000)).toEqual([{ kind: 'event', json: '{"event":"e","n":1}' }]);
+    expect(encodeBatch([{ event: 'e', n: 1 }], 'event', 1000, 'any')).toEqual([{ kind: 'event', json: '{"event":"e","n":1}' }]);
   });
 
   it('refuses absurdly deep nesting with INVALID_ENTRY rather than crashing', () => {
     let deep: unknown = 'leaf';
     for (let i = 0; i < 200_000; i++) deep = [deep];
-    expect(codeOf(() => encodeBatch([{ message: { deep } }], 'entry', Number.MAX_SAFE_INTEGER))).toBe('INVALID_ENTRY');
+    expect(codeOf(() => encodeBatch([{ message: { deep } }], 'entry', Number.MAX_SAFE_INTEGER, 'any'))).toBe('INVALID_ENTRY');
   });
 
   it('reports STEP_TOO_LARGE by bytes of JSON, and INVALID_ENTRY before size for a bad item', () => {
-    expect(codeOf(() => encodeBatch([{ message: { c: 'é'.repeat(10) } }], 'entry', 35))).toBe('STEP_TOO_LARGE');
-    expect(codeOf(() => encodeBatch([{ message: { c: 'e'.repeat(10) } }], 'entry', 35))).toBeNull();
-    expect(codeOf(() => encodeBatch([{ message: { c: 'x'.repeat(100), n: 1n } }], 'entry', 25))).toBe('INVALID_ENTRY');
+    expect(codeOf(() => encodeBatch([{ message: { c: 'é'.repeat(10) } }], 'entry', 35, 'any'))).toBe('STEP_TOO_LARGE');
+    expect(codeOf(() => encodeBatch([{ message: { c: 'e'.repeat(10) } }], 'entry', 35, 'any'))).toBeNull();
+    expect(codeOf(() => encodeBatch([{ message: { c: 'x'.repeat(100), n: 1n } }], 'entry', 25, 'any'))).toBe('INVALID_ENTRY');
+  });
+
+  it('refuses in every mode an event carrying a message, and a lone surrogate anywhere', () => {
+    for (const mode of ['crabtalk', 'any'] as const) {
+      expect(codeOf(() => encodeBatch([{ ...steered, message: text('x') }], 'event', 1000, mode))).toBe('INVALID_ENTRY');
+      expect(codeOf(() => encodeBatch([{ message: text('lone \ud83d') }], 'entry', 1000, mode))).toBe('INVALID_ENTRY');
+      expect(codeOf(() => encodeBatch([{ message: { ...text('x'), ['k\udc00']: 1 } }], 'entry', 1000, mode))).toBe('INVALID_ENTRY');
+    }
   });
 });
 
@@ -139,8 +183,10 @@ describe('one classification rule', () => {
     ['archived_at', [undefined, 't', 5]],
     ['compact', [undefined, 's', '', null]],
     ['title', [undefined, 't', 5]],
-    ['event', [undefined, 'e', 5]],
-    ['message', [undefined, { role: 'user' }, 'hi', []]],
+    ['event', [undefined, 'user_steered', 'note', 5]],
+    ['content', [undefined, 'c']],
+    ['ts', [undefined, 't']],
+    ['message', [undefined, text('hi'), { role: 'user', content: 'hi' }, 'hi', []]],
     ['agent', [undefined, 'guest', '', 5]],
   ];
   const items: Record<string, unknown>[] = FIELDS.reduce<Record<string, unknown>[]>(
@@ -148,13 +194,14 @@ describe('one classification rule', () => {
     [{}],
   );
 
-  it(`encodeBatch accepts each of ${items.length} items as an entry or event exactly when it reads back as one`, () => {
+  it.each(['crabtalk', 'any'] as const)(`encodeBatch (%s) accepts each of ${items.length} items as an entry or event exactly when it reads back as one`, (mode) => {
     let accepted = 0;
     for (const item of items) {
-      const readAs = classifyStep(JSON.stringify(item)).kind;
+      const readAs = classifyStep(JSON.stringify(item), mode).kind;
       for (const kind of ['entry', 'event'] as const) {
-        const code = codeOf(() => encodeBatch([item], kind, 1 << 20));
-        expect(code, `${kind}: ${JSON.stringify(item)} reads back as ${readAs}`).toBe(readAs === kind ? null : 'INVALID_ENTRY');
+        const code = codeOf(() => encodeBatch([item], kind, 1 << 20, mode));
+        const acceptable = readAs === kind && !(kind === 'event' && 'message' in item);
+        expect(code, `${kind}: ${JSON.stringify(item)} reads back as ${readAs}`).toBe(acceptable ? null : 'INVALID_ENTRY');
         if (code === null) accepted += 1;
       }
     }
@@ -266,13 +313,15 @@ describe('archives', () => {
   it('resumeHistory copies the history and never mutates the snapshot', () => {
     const snapshot = {
       meta: newMeta('a', 'b'),
-      history: [{ message: { role: 'user', content: 'x' } }],
+      history: [{ message: text('x') }],
       archive: 'a-b-1-1',
       archiveContent: 'sum',
       diagnostics: [],
     };
     const resumed = resumeHistory(snapshot);
-    expect(resumed).toEqual([{ message: { role: 'user', content: 'sum' } }, { message: { role: 'user', content: 'x' } }]);
+    // Exactly crabtalk's resume: the summary as one user message of one text block.
+    expect(resumed).toEqual([{ message: { role: 'user', content: [{ type: 'text', text: 'sum' }] } }, { message: text('x') }]);
+    expect(resumeHistory({ ...snapshot, archiveContent: null })[0]).toEqual({ message: text('[archived context unavailable: a-b-1-1]') });
     expect(snapshot.history).toHaveLength(1);
     expect(codeOf(() => resumeHistory({ ...snapshot, archiveContent: undefined }))).toBe('INVALID_ENTRY');
   });

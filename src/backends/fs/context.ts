@@ -5,8 +5,9 @@
 
 import { maxMetaBytes } from '../../format/meta.js';
 import type { Slug } from '../../format/slug.js';
-import type { Durability, Logger, StoreStats } from '../../types.js';
+import type { Durability, Logger, MessageMode, StoreStats } from '../../types.js';
 import { BumpQueue } from './bumps.js';
+import type { MemoryFileState } from './crabtalk-memory.js';
 import { DescriptorGate } from './descriptors.js';
 import type { FsLayer } from './durable.js';
 import { writeBump } from './meta.js';
@@ -40,6 +41,10 @@ export interface FsContext {
   readyDirs: Set<string>;
   /** Units every append, read and meta write takes before it opens a descriptor (descriptors.ts). */
   descriptors: DescriptorGate;
+  /** crabtalk's memory file, read for its archives (never written); null when none was given. */
+  crabtalkMemory: MemoryFileState | null;
+  /** The store's message mode: how repair reads steps. */
+  messages: MessageMode;
 }
 
 export function cachedState(ctx: FsContext, slug: Slug): SessionState | undefined {
@@ -65,6 +70,10 @@ export interface FsBackendOptions {
   logger: Logger;
   maxStepBytes: number;
   fs: FsLayer;
+  /** Absolute path of crabtalk's memory file, or null. */
+  crabtalkMemory: string | null;
+  /** The store's message mode: how repair reads steps. */
+  messages: MessageMode;
 }
 
 /**
@@ -96,6 +105,8 @@ export function newContext(options: FsBackendOptions): FsContext {
     activeAppends: 0,
     readyDirs: new Set(),
     descriptors: new DescriptorGate(),
+    crabtalkMemory: options.crabtalkMemory === null ? null : { path: options.crabtalkMemory, seen: null },
+    messages: options.messages,
   };
   return ctx;
 }

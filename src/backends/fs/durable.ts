@@ -5,6 +5,7 @@
 // fs-extra and write-file-atomic, imported here only), and tests may inject
 // one that records writes or fails on cue. Errors leave as raw errno errors.
 
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import fse from 'fs-extra';
 import writeFileAtomic from 'write-file-atomic';
@@ -154,7 +155,7 @@ export function unlinkQuietly(io: FsLayer, path: string): void {
 }
 
 /** Why a path could not be read as a regular file, as it reads after "is": "step is a symlink". */
-export type ReadProblem = { problem: 'missing' | 'a symlink' | 'not a regular file' | `${number} bytes, over the limit of ${number}` };
+export type ReadProblem = { problem: 'missing' | 'a symlink' | 'not a regular file' | 'not valid UTF-8' | `${number} bytes, over the limit of ${number}` };
 
 /** Most files (steps, metas) fit here: read in one call, with no fstat. */
 const SMALL_READ = 64 * 1024;
@@ -168,6 +169,11 @@ const smallBuffer = Buffer.allocUnsafe(SMALL_READ);
  * FIFO, a device or a huge (or sparse) file is reported, never read whole.
  * Returns the text, or the problem; other errors (EIO, EACCES) are thrown.
  */
+/** The text of `bytes`; not valid UTF-8 is a problem (crabtalk cannot read it; decoding would hide it). */
+function utf8Text(bytes: Buffer): string | ReadProblem {
+  return isUtf8(bytes) ? bytes.toString('utf8') : { problem: 'not valid UTF-8' };
+}
+
 export function readRegularFileSync(io: FsLayer, path: string, maxBytes: number): string | ReadProblem {
   let fd: number;
   try {
@@ -191,7 +197,7 @@ export function readRegularFileSync(io: FsLayer, path: string, maxBytes: number)
       throw err;
     }
     if (first > 0 && first < SMALL_READ) {
-      return first > maxBytes ? { problem: `${first} bytes, over the limit of ${maxBytes}` } : smallBuffer.toString('utf8', 0, first);
+      return first > maxBytes ? { problem: `${first} bytes, over the limit of ${maxBytes}` } : utf8Text(smallBuffer.subarray(0, first));
     }
     const stat = io.fstatSync(fd);
     if (!stat.isFile()) return { problem: 'not a regular file' };
@@ -204,7 +210,7 @@ export function readRegularFileSync(io: FsLayer, path: string, maxBytes: number)
       if (read === 0) break;
       length += read;
     }
-    return buffer.toString('utf8', 0, length);
+    return utf8Text(buffer.subarray(0, length));
   } finally {
     closeQuietly(io, fd);
   }

@@ -85,8 +85,8 @@ export class FsBackend implements Backend {
     return sessions.deleteSession(this.#ctx, slug, archiveBase);
   }
 
-  repair(dryRun: boolean): Promise<RepairReport> {
-    return repairing.repair(this.#ctx, dryRun);
+  repair(opts: { dryRun: boolean; fixModes: boolean }): Promise<RepairReport> {
+    return repairing.repair(this.#ctx, opts);
   }
 
   stats(): StoreStats {

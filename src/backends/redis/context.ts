@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { StepStoreError } from '../../errors.js';
 import { META_FIELDS, decodeMetaObject } from '../../format/meta.js';
 import { timeOf } from '../../format/time.js';
-import type { ConversationMeta, Logger, StoreStats } from '../../types.js';
+import type { ConversationMeta, Logger, MessageMode, StoreStats } from '../../types.js';
 import type { Connection, Reply } from './client.js';
 import { indexKey } from './keys.js';
 
@@ -13,6 +13,8 @@ export interface RedisContext {
   conn: Connection;
   prefix: string;
   logger: Logger;
+  /** The store's message mode: how repair reads steps. */
+  messages: MessageMode;
   stats: StoreStats;
 }
 

@@ -77,8 +77,8 @@ export class RedisBackend implements Backend {
     return sessions.deleteSession(this.#ctx, slug, archiveBase);
   }
 
-  repair(dryRun: boolean): Promise<RepairReport> {
-    return repairing.repair(this.#ctx, dryRun);
+  repair(opts: { dryRun: boolean; fixModes: boolean }): Promise<RepairReport> {
+    return repairing.repair(this.#ctx, opts.dryRun);
   }
 
   stats(): StoreStats {

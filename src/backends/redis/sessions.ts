@@ -60,11 +60,11 @@ export async function* sessionsBySeq(ctx: RedisContext, prefix: SessionPrefix): 
   }
 }
 
-/** A full `{agent}_{sender}_` prefix is served by that pair's index, anything else by the global one. */
+/** A full `{agent}_{sender}_` prefix (either slug may be empty) is served by that pair's index, anything else by the global one. */
 export async function* listSessions(ctx: RedisContext, namePrefix: string): AsyncGenerator<StoredSession[]> {
   let slugs: Slug[];
-  if (/^[^_]+_[^_]+_$/.test(namePrefix)) {
-    const pair = pairKeys(ctx.prefix, namePrefix);
+  if (/^[^_]*_[^_]*_$/.test(namePrefix)) {
+    const pair = pairKeys(ctx.prefix, namePrefix as SessionPrefix);
     const seqs = (await ctx.conn.read(pair.sessions, ['ZREVRANGE', pair.sessions, '0', '-1'])) as Reply[];
     slugs = seqs.map((seq) => slugOf(namePrefix as SessionPrefix, Number(seq)));
   } else {

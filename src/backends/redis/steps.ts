@@ -1,5 +1,6 @@
 // Steps in Redis: one list per session (step n at index n-1), appended by one
-// script that also moves the boundary pointer and bumps meta. Loads start at
+// script that also moves the boundary pointer and bumps meta (a compaction's
+// bump restarts message_count in the same script). Loads start at
 // the boundary pointer, so they read only the live tail; reads go in chunks.
 
 import type { RawStep } from '../../backend.js';
@@ -24,17 +25,19 @@ export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedS
     return [];
   }
   const at = JSON.stringify(bump?.at ?? '');
-  const ms = bump === null ? 0 : timeOf(bump.at);
   const kinds = steps.map((step) => KIND_CHARS[step.kind]).join('');
   const messages = bump === null ? 0 : steps.filter((step) => step.kind === 'entry').length;
+  // Only messages move updated_at (a compaction alone carries no time).
+  const ms = messages === 0 ? 0 : timeOf(bump!.at);
+  const compacted = bump?.compacted === true ? '1' : '0';
   // One script for the whole batch: it lands whole or not at all.
   const first = (await ctx.conn.script(
     APPEND,
     [keys.meta, keys.steps, keys.state, pairKeysOf(ctx.prefix, slug).requests + requestId(), ...indexKeys(ctx)],
-    [ctx.conn.rememberForMs, kinds, messages, at, ms, slug, ...steps.map((step) => step.json)],
+    [ctx.conn.rememberForMs, kinds, messages, compacted, at, ms, slug, ...steps.map((step) => step.json)],
   )) as number;
   const numbers = steps.map((_, i) => first + i);
-  if (bump !== null) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
+  if (messages > 0) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
   ctx.stats.stepsWritten += numbers.length;
   return numbers;
 }

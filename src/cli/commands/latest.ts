@@ -1,11 +1,12 @@
 // `stepstore latest <agent> <sender>`: its declaration and the session a
 // runtime's resume picks (findLatestSession), and why: the candidates, the
-// rule, what it replays, and near misses whose sender differs only in spelling.
+// rule, what it replays, near misses whose sender differs only in spelling,
+// and the session crabtalk 0.0.22 would resume when that is another one.
 
 import type { Command } from 'commander';
 import { senderSlug, type SessionSummary } from '../../index.js';
 import { action, sub } from '../command.js';
-import { ago, plural, table } from '../format.js';
+import { ago, plural, quoted, table } from '../format.js';
 import type { Cli } from '../open.js';
 import { print, printJson } from '../output.js';
 
@@ -19,6 +20,14 @@ export async function latest(cli: Cli, agent: string, sender: string): Promise<n
   const nearMisses = (await cli.store.listSessions({ agent })).filter(
     (s) => s.meta.created_by !== sender && senderSlug(s.meta.created_by) === senderSlug(sender),
   );
+  // crabtalk resumes by name: the highest seq among `{slug(agent)}_{slug(sender)}_*`, whoever's they are.
+  const prefix = `${senderSlug(agent)}_${senderSlug(sender)}_`;
+  const crabtalkPick =
+    [...candidates, ...nearMisses]
+      .map((s) => s.handle)
+      .filter((h) => h.startsWith(prefix) && /^[1-9][0-9]*$/.test(h.slice(prefix.length)))
+      .sort((a, b) => seqOf(b) - seqOf(a))[0] ?? null;
+  const crabtalkDiffers = crabtalkPick !== null && crabtalkPick !== handle;
   const snapshot = handle === null ? null : await cli.store.loadSession(handle);
   const rule = 'resume picks the session with the highest number among those whose meta names exactly this agent and sender (not the most recently updated one)';
   const reason =
@@ -38,6 +47,7 @@ export async function latest(cli: Cli, agent: string, sender: string): Promise<n
       candidates: candidates.map(({ handle: h, meta }) => ({ handle: h, messages: meta.message_count, created_at: meta.created_at, updated_at: meta.updated_at })),
       resume: snapshot === null ? null : { archive: snapshot.archive, messages: snapshot.history.length },
       other_senders: nearMisses.map(({ handle: h, meta }) => ({ handle: h, sender: meta.created_by })),
+      crabtalk_would_pick: crabtalkPick,
     });
     return handle === null ? 1 : 0;
   }
@@ -56,11 +66,19 @@ export async function latest(cli: Cli, agent: string, sender: string): Promise<n
       print(candidatesTable(cli, candidates, handle));
     }
   }
+  if (crabtalkDiffers) {
+    print();
+    print(
+      style.yellow(
+        `note: crabtalk 0.0.22 would resume ${crabtalkPick} instead: it picks the highest number among sessions named ${prefix}*, whatever their sender; stepstore matches the sender exactly.`,
+      ),
+    );
+  }
   if (nearMisses.length > 0) {
     print();
     const these = nearMisses.length === 1 ? '1 session of agent "' + agent + '" belongs to a sender' : `${nearMisses.length} sessions of agent "${agent}" belong to senders`;
     print(style.yellow(`note: ${these} spelled differently, which resume never matches:`));
-    for (const { handle: h, meta } of nearMisses) print(`  ${h}  sender "${meta.created_by}"`);
+    for (const { handle: h, meta } of nearMisses) print(`  ${h}  sender ${quoted(meta.created_by)}`);
   }
   return handle === null ? 1 : 0;
 }

@@ -29,7 +29,7 @@ export async function migrate(cli: Cli, opts: MigrateOptions): Promise<number> {
   if (sameTarget(cli, to, toPrefix)) throw usage(to, 'the target is the store being migrated', 'name another directory, Redis server or --to-prefix');
   cli.subject = isRedisUrl(to) ? maskUrl(to) : path.resolve(to);
   const logger = { warn: (message: string, detail?: Record<string, unknown>) => void cli.warnings.push(detail === undefined ? { message } : { message, detail }) };
-  const target: { store: Store; where: string } = await openTarget(to, toPrefix, logger);
+  const target: { store: Store; where: string } = await openTarget(to, toPrefix, logger, cli.options.messages);
   try {
     const progress: { bar: Progress | null } = { bar: null };
     let report;

@@ -52,11 +52,20 @@ class OutFile {
   }
 }
 
+/**
+ * A step's export line carrying its stored text byte for byte: inline as
+ * `line` when it is one line (the usual case), else as a JSON string `text`.
+ */
+function stepLine(step: number, text: string): string {
+  return /[\r\n]/.test(text) ? JSON.stringify({ step, text }) : `{"step":${step},"line":${text}}`;
+}
+
 export async function exportSession(cli: Cli, handle: string, opts: ExportOptions): Promise<number> {
   const { meta } = await loadOrFail(cli, handle);
   const file = opts.out === undefined ? null : new OutFile(path.resolve(opts.out), opts.force === true);
-  const write = (value: unknown) => {
-    const text = `${JSON.stringify(value)}\n`;
+  const write = (value: unknown) => writeText(JSON.stringify(value));
+  const writeText = (line: string) => {
+    const text = `${line}\n`;
     if (file === null) process.stdout.write(text);
     else file.write(text);
   };
@@ -85,7 +94,7 @@ export async function exportSession(cli: Cli, handle: string, opts: ExportOption
             }
           }
         }
-        write({ step: s.step, line: s.line });
+        writeText(stepLine(s.step, s.text));
         steps += 1;
       }
     }
@@ -179,8 +188,16 @@ function markerNames(steps: { line: StepLine }[]): string[] {
 
 const PAGE = 500;
 
-async function importSteps(cli: Cli, handle: string, lines: StepLine[]): Promise<void> {
-  for (let i = 0; i < lines.length; i += PAGE) await cli.store.importSteps(handle, lines.slice(i, i + PAGE));
+/** crabtalk's message_count: the entries after the last boundary, plus the summary when it is a compact marker. */
+function liveCount(kinds: string[]): number {
+  const last = Math.max(kinds.lastIndexOf('compact'), kinds.lastIndexOf('legacy-compact'));
+  const entries = kinds.slice(last + 1).filter((kind) => kind === 'entry').length;
+  return kinds[last] === 'compact' ? entries + 1 : entries;
+}
+
+/** Stores step texts byte for byte, a page at a time. */
+async function importSteps(cli: Cli, handle: string, texts: string[]): Promise<void> {
+  for (let i = 0; i < texts.length; i += PAGE) await cli.store.importRawSteps(handle, texts.slice(i, i + PAGE));
 }
 
 /** Our export under its own handle and meta: the same session, step for step. */
@@ -211,7 +228,7 @@ async function importAsIs(cli: Cli, parsed: Extract<ParsedFile, { format: 'steps
   if (!created) throw existsAlready();
   written.handle = handle;
   for (const a of archives) await cli.store.importArchive(a.archive, archiveRecord(handle, a));
-  await importSteps(cli, handle, parsed.steps.map((s) => s.line));
+  await importSteps(cli, handle, parsed.steps.map((s) => s.text));
   return { handle, archives: archives.length };
 }
 
@@ -247,17 +264,17 @@ async function importAsNew(cli: Cli, parsed: ParsedFile, opts: ImportOptions, wr
     await cli.store.importArchive(name, archiveRecord(handle, a));
     renamed.set(a.archive, name);
   }
-  const lines = parsed.steps.map(({ line }) => {
-    if (kindOf(line) !== 'compact') return line;
+  const texts = parsed.steps.map(({ line, text }) => {
+    if (kindOf(line) !== 'compact') return text;
     const marker = line as CompactMarker;
     const name = renamed.get(marker.archive_name);
-    return name === undefined ? line : { ...marker, archive_name: name };
+    return name === undefined ? text : JSON.stringify({ ...marker, archive_name: name });
   });
-  await importSteps(cli, handle, lines);
+  await importSteps(cli, handle, texts);
   const current = (await cli.store.loadSession(handle))!.meta;
   const carried = Object.fromEntries(Object.entries(source).filter(([key]) => !IDENTITY.has(key)));
   const messages =
-    parsed.format === 'stepstore-export' ? parsed.meta.message_count : lines.filter((line) => kindOf(line) === 'entry').length;
+    parsed.format === 'stepstore-export' ? parsed.meta.message_count : liveCount(parsed.steps.map(({ line }) => kindOf(line)));
   const meta: ConversationMeta = { ...current, ...carried, title: typeof source.title === 'string' ? source.title : '', message_count: messages };
   await cli.store.updateMeta(handle, meta);
   return { handle, archives: archives.length };

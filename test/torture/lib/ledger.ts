@@ -271,11 +271,19 @@ export async function checkLedger(
   return { checked, lost, overlapped: 0 };
 }
 
-/** The text a step carries a conversation tag in: a message's content, an event's text. */
+/** The text a step carries a conversation tag in: a message's text blocks, a user_steered event's content. */
 function taggedText(line: unknown): string | null {
-  const { message, text } = line as { message?: { content?: unknown }; text?: unknown };
-  if (typeof message?.content === 'string') return message.content;
-  return typeof text === 'string' ? text : null;
+  const { message, event, content } = line as { message?: unknown; event?: unknown; content?: unknown };
+  if (message !== undefined) return messageText(message);
+  return event === 'user_steered' && typeof content === 'string' ? content : null;
+}
+
+/** The text blocks of a content-block message, joined; null when it has none. */
+function messageText(message: unknown): string | null {
+  const content = (message as { content?: unknown } | null)?.content;
+  if (!Array.isArray(content)) return null;
+  const texts = content.flatMap((block: { type?: unknown; text?: unknown }) => (block?.type === 'text' && typeof block.text === 'string' ? [block.text] : []));
+  return texts.length > 0 ? texts.join('') : null;
 }
 
 const clip = (text: string) => JSON.stringify(text.slice(0, 140));
@@ -426,8 +434,8 @@ async function checkExact(store: Store, ledger: Ledger, dir: string | null): Pro
     }
     metas.set(handle, snapshot.meta);
     snapshot.history.forEach((entry, i) => {
-      const content = (entry.message as { content?: unknown }).content;
-      if (typeof content === 'string') checkTag(`loadSession(${handle}) history[${i}]`, handle, content);
+      const text = messageText(entry.message);
+      if (text !== null) checkTag(`loadSession(${handle}) history[${i}]`, handle, text);
     });
     if (typeof snapshot.archiveContent === 'string') checkTag(`loadSession(${handle}) archive ${snapshot.archive}`, handle, snapshot.archiveContent);
   }

@@ -57,7 +57,8 @@ export async function visibleState(root: string, opts: { stripTimes?: boolean; d
         history: snapshot.history,
         archive: snapshot.archive,
         archiveContent: snapshot.archiveContent,
-        steps: strip(steps) as VisibleSession['steps'],
+        // A step's exact stored `text` holds the times that stripTimes drops from its line: leave it out then.
+        steps: strip(opts.stripTimes === true ? steps.map(({ text: _text, ...step }) => step) : steps) as VisibleSession['steps'],
         diagnostics: snapshot.diagnostics,
       };
     }
