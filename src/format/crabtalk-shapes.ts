@@ -76,16 +76,16 @@ function optionalUnsigned(obj: Json, key: string, path: JsonPath, facts: JsonFac
 }
 
 export function compactMarkerProblem(value: Json, facts: JsonFacts): ShapeProblem {
-  return (duplicated(facts, [], ['archive_name', 'archived_at']) ??
+  return duplicated(facts, [], ['archive_name', 'archived_at']) ??
     string(value, 'archive_name', []) ??
-    string(value, 'archived_at', []));
+    string(value, 'archived_at', []);
 }
 
 export function legacyMarkerProblem(value: Json, facts: JsonFacts): ShapeProblem {
-  return (duplicated(facts, [], ['compact', 'title', 'archived_at']) ??
+  return duplicated(facts, [], ['compact', 'title', 'archived_at']) ??
     string(value, 'compact', []) ??
     defaultedString(value, 'title', []) ??
-    defaultedString(value, 'archived_at', []));
+    defaultedString(value, 'archived_at', []);
 }
 
 /** The four events crabtalk 0.0.22 knows, each with its fields. */
@@ -117,10 +117,10 @@ function toolCallsProblem(value: unknown, facts: JsonFacts): ShapeProblem {
   for (let i = 0; i < value.length; i++) {
     const path = ['calls', i];
     const call = value[i] as Json;
-    const problem = (struct(call, facts, path, ['id', 'name', 'arguments']) ??
-    string(call, 'id', path) ??
-    string(call, 'name', path) ??
-    defaultedString(call, 'arguments', path));
+    const problem = struct(call, facts, path, ['id', 'name', 'arguments']) ??
+      string(call, 'id', path) ??
+      string(call, 'name', path) ??
+      defaultedString(call, 'arguments', path);
     if (problem !== null) return problem;
   }
   return null;
@@ -135,25 +135,25 @@ export function crabtalkEventProblem(value: Json, facts: JsonFacts): ShapeProble
   const root: JsonPath = [];
   switch (tag) {
     case 'tool_start':
-      return (duplicated(facts, root, ['calls', 'ts']) ??
-    (Object.hasOwn(value, 'calls') ? toolCallsProblem(value.calls, facts) : '"calls" is missing') ??
-    string(value, 'ts', root));
+      return duplicated(facts, root, ['calls', 'ts']) ??
+        (Object.hasOwn(value, 'calls') ? toolCallsProblem(value.calls, facts) : '"calls" is missing') ??
+        string(value, 'ts', root);
     case 'tool_result':
-      return (duplicated(facts, root, ['call_id', 'duration_ms', 'ts']) ??
-    string(value, 'call_id', root) ??
-    unsigned(value, 'duration_ms', root, facts, 64) ??
-    string(value, 'ts', root));
+      return duplicated(facts, root, ['call_id', 'duration_ms', 'ts']) ??
+        string(value, 'call_id', root) ??
+        unsigned(value, 'duration_ms', root, facts, 64) ??
+        string(value, 'ts', root);
     case 'done':
-      return (duplicated(facts, root, ['model', 'iterations', 'stop_reason', 'usage', 'ts']) ??
-    string(value, 'model', root) ??
-    unsigned(value, 'iterations', root, facts, 64) ??
-    string(value, 'stop_reason', root) ??
-    (Object.hasOwn(value, 'usage') ? usageProblem(value.usage, facts) : '"usage" is missing') ??
-    string(value, 'ts', root));
+      return duplicated(facts, root, ['model', 'iterations', 'stop_reason', 'usage', 'ts']) ??
+        string(value, 'model', root) ??
+        unsigned(value, 'iterations', root, facts, 64) ??
+        string(value, 'stop_reason', root) ??
+        (Object.hasOwn(value, 'usage') ? usageProblem(value.usage, facts) : '"usage" is missing') ??
+        string(value, 'ts', root);
     case 'user_steered':
-      return (duplicated(facts, root, ['content', 'ts']) ??
-    string(value, 'content', root) ??
-    string(value, 'ts', root));
+      return duplicated(facts, root, ['content', 'ts']) ??
+        string(value, 'content', root) ??
+        string(value, 'ts', root);
     default:
       return `"event" is ${JSON.stringify(tag)}, not one of crabtalk's events (${CRABTALK_EVENTS.join(', ')})`;
   }
@@ -192,16 +192,16 @@ function blockProblem(value: unknown, facts: JsonFacts, path: JsonPath): ShapePr
     case 'text':
       return string(block, 'text', path);
     case 'tool_use':
-      return (string(block, 'id', path) ??
-    string(block, 'name', path) ??
-    present('input'));
+      return string(block, 'id', path) ??
+        string(block, 'name', path) ??
+        present('input');
     case 'tool_result':
-      return (string(block, 'tool_use_id', path) ??
-    optionalString(block, 'name', path) ??
-    (typeof block.content === 'string' ? null : Object.hasOwn(block, 'content') ? blocksProblem(block.content, facts, [...path, 'content']) : present('content')));
+      return string(block, 'tool_use_id', path) ??
+        optionalString(block, 'name', path) ??
+        (typeof block.content === 'string' ? null : Object.hasOwn(block, 'content') ? blocksProblem(block.content, facts, [...path, 'content']) : present('content'));
     case 'thinking':
-      return (string(block, 'thinking', path) ??
-    optionalString(block, 'signature', path));
+      return string(block, 'thinking', path) ??
+        optionalString(block, 'signature', path);
     default:
       return present('source');
   }
@@ -210,14 +210,14 @@ function blockProblem(value: unknown, facts: JsonFacts, path: JsonPath): ShapePr
 /** null when `message` is crabtalk 0.0.22's content-block message: `{ role, content: [blocks] }`. */
 export function crabtalkMessageProblem(message: unknown, facts: JsonFacts): ShapeProblem {
   const path = ['message'];
-  return (struct(message, facts, path, ['role', 'content']) ??
+  return struct(message, facts, path, ['role', 'content']) ??
     string(message as Json, 'role', path) ??
-    (Object.hasOwn(message as Json, 'content') ? blocksProblem((message as Json).content, facts, [...path, 'content']) : '"message.content" is missing'));
+    (Object.hasOwn(message as Json, 'content') ? blocksProblem((message as Json).content, facts, [...path, 'content']) : '"message.content" is missing');
 }
 
 /** null when `value` is a history entry: `{ agent?, message }`, with a message `messageProblem` accepts. */
 export function entryProblem(value: Json, facts: JsonFacts, messageProblem: (message: unknown, facts: JsonFacts) => ShapeProblem): ShapeProblem {
-  return (duplicated(facts, [], ['agent', 'message']) ??
+  return duplicated(facts, [], ['agent', 'message']) ??
     defaultedString(value, 'agent', []) ??
-    (Object.hasOwn(value, 'message') ? messageProblem(value.message, facts) : '"message" is missing'));
+    (Object.hasOwn(value, 'message') ? messageProblem(value.message, facts) : '"message" is missing');
 }
