@@ -10,7 +10,7 @@
 // (`input`, `source`) takes anything.
 
 import { isPlainObject } from './json.js';
-import { pathKey, type JsonFacts, type JsonPath } from './json-facts.js';
+import { isUnsignedLiteral, pathKey, type JsonFacts, type JsonPath } from './json-facts.js';
 
 /** null: crabtalk reads it; otherwise why not. */
 export type ShapeProblem = string | null;
@@ -25,7 +25,6 @@ export function showPath(path: JsonPath): string {
 const U64_LIMIT = 2 ** 64;
 const U32_MAX = 4294967295;
 const U64_MAX = 18446744073709551615n;
-const UNSIGNED_LITERAL = /^(?:0|[1-9]\d*)$/;
 
 /** A struct at `path` whose known `fields` are each given at most once. */
 function duplicated(facts: JsonFacts, path: JsonPath, fields: readonly string[]): ShapeProblem {
@@ -63,7 +62,7 @@ function unsigned(obj: Json, key: string, path: JsonPath, facts: JsonFacts, bits
   if (typeof value !== 'number') return what;
   const raw = facts.numbers?.get(pathKey(at));
   if (raw !== undefined) {
-    if (!UNSIGNED_LITERAL.test(raw) || BigInt(raw) > (bits === 32 ? BigInt(U32_MAX) : U64_MAX)) return what;
+    if (!isUnsignedLiteral(raw) || BigInt(raw) > (bits === 32 ? BigInt(U32_MAX) : U64_MAX)) return what;
     return null;
   }
   // Written by JSON.stringify or a plain literal below 10^15: the value tells it all.

@@ -26,6 +26,11 @@ export function checkStepSize(text: string, at: string, maxStepBytes: number): v
   }
 }
 
+/** crabtalk would replay an event carrying a message as history the moment the event stopped matching its schema. */
+function refuseMessageOnEvent(kind: StepKind, line: object, at: string): void {
+  if (kind === 'event' && Object.hasOwn(line, 'message')) throw invalidEntry(`${at} is an event and must not carry "message"`);
+}
+
 /** Checks that `item` is plain JSON reading back as `expected` (any kind, stored exactly, when null). */
 function encodeItem(original: unknown, expected: StepKind | null, at: string, maxStepBytes: number, mode: MessageMode): EncodedStep {
   const item = plainCopy(original, at);
@@ -38,8 +43,7 @@ function encodeItem(original: unknown, expected: StepKind | null, at: string, ma
   if (expected !== null && read.kind !== expected) {
     throw invalidEntry(`${at} would read back as ${describeKind(read.kind)}, not as ${describeKind(expected)}`);
   }
-  // crabtalk would replay an event carrying a message as history the moment the event stopped matching its schema.
-  if (read.kind === 'event' && Object.hasOwn(item, 'message')) throw invalidEntry(`${at} is an event and must not carry "message"`);
+  refuseMessageOnEvent(read.kind, item, at);
   const json = JSON.stringify(expected === 'entry' ? withoutEmptyAgent(item) : item);
   checkStepSize(json, at, maxStepBytes);
   return { kind: read.kind, json };
@@ -74,7 +78,7 @@ export function encodeTexts(texts: unknown, maxStepBytes: number, mode: MessageM
     checkStepSize(text, at, maxStepBytes);
     const read = classifyStep(text, mode);
     if (read.kind === null) throw invalidEntry(`${at}: ${read.reason}`);
-    if (read.kind === 'event' && Object.hasOwn(read.line, 'message')) throw invalidEntry(`${at} is an event and must not carry "message"`);
+    refuseMessageOnEvent(read.kind, read.line, at);
     return { kind: read.kind, json: text };
   });
 }

@@ -35,6 +35,11 @@ export function hasLoneSurrogate(text: string): boolean {
 
 const PLAIN_SMALL_INTEGER = /^(?:0|[1-9]\d{0,14})$/;
 
+/** True when a number's text is what serde_json reads as an unsigned integer (no sign, fraction or exponent). */
+export function isUnsignedLiteral(raw: string): boolean {
+  return /^(?:0|[1-9]\d*)$/.test(raw);
+}
+
 interface Frame {
   isObject: boolean;
   /** The current key (objects) or index (arrays). */

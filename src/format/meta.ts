@@ -4,7 +4,7 @@
 
 import { StepStoreError } from '../errors.js';
 import { isPlainObject, plainCopy } from './json.js';
-import { pathKey, scanJson } from './json-facts.js';
+import { isUnsignedLiteral, pathKey, scanJson } from './json-facts.js';
 import type { ConversationMeta } from '../types.js';
 import { now, sameInstant } from './time.js';
 
@@ -32,7 +32,7 @@ export function decodeMeta(text: string): ConversationMeta {
   const twice = META_FIELDS.find((field) => facts.duplicates?.get(pathKey([]))?.has(field));
   if (twice !== undefined) throw corrupt(`gives "${twice}" twice`);
   const count = facts.numbers?.get(pathKey(['message_count']));
-  if (count !== undefined && !/^(?:0|[1-9]\d*)$/.test(count)) throw corrupt(`"message_count" is ${count}, not an unsigned integer`);
+  if (count !== undefined && !isUnsignedLiteral(count)) throw corrupt(`"message_count" is ${count}, not an unsigned integer`);
   return decodeMetaObject(raw);
 }
 
