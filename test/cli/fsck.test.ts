@@ -73,7 +73,10 @@ describe('fsck on a directory', () => {
     expect(result.code).toBe(1);
     const doc = parseJson(result) as { ok: boolean; problems: Problem[]; notes: unknown[] };
     expect(doc.ok).toBe(false);
-    expect(doc.notes).toEqual([{ kind: 'loose-mode', subject: `${good}/step-000001`, detail: 'mode 644', changed: false }]);
+    expect(doc.notes).toEqual([
+      { kind: 'loose-mode', subject: `${good}/step-000001`, detail: 'mode 644', changed: false },
+      { kind: 'metaless-session', subject: 'crab_orphan_1', detail: '1 step but no meta: its agent and sender are unknown', changed: false },
+    ]);
     expect(doc.problems.find((p) => p.kind === 'unsafe-mode')!.detail).toBe('mode 646: writable by others');
     expect(kinds(doc.problems)).toEqual(
       [
@@ -81,7 +84,6 @@ describe('fsck on a directory', () => {
         `leftover ${good}/step-000009.tmp.42.1`,
         `unsafe-mode ${good}/step-000002`,
         'incomplete-session crab_empty_1',
-        'incomplete-session crab_orphan_1',
         `count-drift ${drift}`,
         `dangling-marker ${dangling} #1`,
         `unreadable-step ${broken} #1`,
@@ -99,11 +101,13 @@ describe('fsck on a directory', () => {
 
     const text = await cli('fsck');
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain('10 problems found:');
+    expect(text.stdout).toContain('9 problems found:');
     expect(text.stdout).toContain(`✗ unreadable steps (load and resume skip them): 1\n    ${broken} #1  not valid JSON`);
     expect(text.stdout).toContain(`6 of them can be fixed with "stepstore fsck --repair --dir ${t.root}".`);
     expect(text.stdout).toContain(`Note: 1 file or directory with modes looser than stepstore's own 0600 / 0700`);
     expect(text.stdout).toContain(`    ${good}/step-000001  644\n`);
+    expect(text.stdout).toContain('Note: 1 directory holds steps but no meta');
+    expect(text.stdout).toContain('    crab_orphan_1  1 step but no meta');
   });
 
   it('fixes what can be fixed with --repair, reports the rest, and exits 1 while problems remain', async () => {
@@ -122,7 +126,7 @@ describe('fsck on a directory', () => {
       ].sort(),
     );
     expect(kinds(doc.problems)).toEqual(
-      ['incomplete-session crab_orphan_1', `dangling-marker ${dangling} #1`, `unreadable-step ${broken} #1`, `corrupt-meta ${corrupt}`].sort(),
+      [`dangling-marker ${dangling} #1`, `unreadable-step ${broken} #1`, `corrupt-meta ${corrupt}`].sort(),
     );
     // Really fixed on disk.
     expect(fs.existsSync(at(good, '.tmp-999999999-1'))).toBe(false);
@@ -137,7 +141,7 @@ describe('fsck on a directory', () => {
 
     const again = await cli('fsck');
     expect(again.code).toBe(1);
-    expect(again.stdout).toContain('4 problems found:');
+    expect(again.stdout).toContain('3 problems found:');
     expect(again.stdout).toContain('None of them can be fixed automatically; see the advice above.');
     expect(again.stdout).toContain(`✗ compact markers naming a missing archive: 1\n    ${dangling} #1  archive nowhere-1 is missing`);
   });

@@ -5,7 +5,9 @@
 // (crabtalk's umask) are notes: shown, never a problem, changed only with --fix-modes.
 // Compact markers whose archive crabtalk keeps in its memory file are notes
 // too while no memory file is given (--crabtalk-memory); with one, an archive
-// in neither place is a problem.
+// in neither place is a problem. A directory holding steps but no meta (what
+// crabtalk leaves when it appends to a session deleted under it) is a note:
+// nothing reads it, nothing can be repaired, and it is kept as it is.
 
 import type { Command } from 'commander';
 import type { LooseMode, RepairReport } from '../../index.js';
@@ -41,7 +43,7 @@ interface Group {
 
 const GROUPS: Group[] = [
   { kind: 'leftover', title: 'leftovers of interrupted writes (temp files, stale locks, trash)' },
-  { kind: 'incomplete-session', title: 'session directories without a meta', advice: 'they hold steps but their agent and sender are unknown: restore the meta file or move the directory away' },
+  { kind: 'incomplete-session', title: 'empty session directories without a meta' },
   { kind: 'count-drift', title: 'message_count differing from the steps' },
   { kind: 'dangling-marker', title: 'compact markers naming a missing archive', advice: 'a resume puts "[archived context unavailable]" in place of the summary; restore the archive from a backup if you have one' },
   { kind: 'unreadable-step', title: 'unreadable steps (load and resume skip them)', advice: 'see them in place with "stepstore show <handle> --all"; restore the step files from a backup if you have one' },
@@ -56,7 +58,7 @@ function problemsOf(report: RepairReport): Problem[] {
   const p: Problem[] = [];
   const add = (kind: string, subject: string, detail: string, fixable: boolean) => p.push({ kind, subject, detail, fixable });
   for (const name of report.leftoversRemoved) add('leftover', name, 'left by a write that did not finish', true);
-  for (const s of report.incompleteSessions) add('incomplete-session', s.name, s.reason, s.action === 'removed');
+  for (const s of report.incompleteSessions) if (s.action === 'removed') add('incomplete-session', s.name, s.reason, true);
   for (const c of report.countersFixed) add('count-drift', c.handle, `meta says ${c.from}, the steps hold ${c.to}`, true);
   for (const m of report.danglingMarkers) add('dangling-marker', `${m.handle} #${m.step}`, `archive ${m.archive} is missing`, false);
   for (const u of report.unreadableSteps) add('unreadable-step', `${u.handle} #${u.step}`, u.reason, false);
@@ -115,11 +117,13 @@ export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
   const fixed = repairing ? problems.filter((p) => p.fixable) : [];
   const ok = remaining.length === 0;
   const notes = notesOf(report);
+  const metaless = report.incompleteSessions.filter((s) => s.action === 'kept');
   const modesSet = repairing && fixModes;
 
   if (cli.json) {
     const noted = notes.map((m) => ({ kind: 'loose-mode', subject: m.path, detail: `mode ${m.mode}`, changed: modesSet && m.action === 'changed' }));
     for (const m of elsewhere) noted.push({ ...markerNote(m), changed: false });
+    for (const s of metaless) noted.push({ kind: 'metaless-session', subject: s.name, detail: s.reason, changed: false });
     printJson({ where: cli.where, ok, repaired: repairing, sessions: report.sessions, problems: remaining, fixed, notes: noted, report });
     return ok ? 0 : 1;
   }
@@ -135,6 +139,7 @@ export async function fsck(cli: Cli, opts: FsckOptions): Promise<number> {
   }
   if (notes.length > 0) printNotes(cli, notes, modesSet);
   if (elsewhere.length > 0) printElsewhere(cli, elsewhere);
+  if (metaless.length > 0) printMetaless(cli, metaless);
   if (ok) {
     print(style.green(fixed.length > 0 ? 'No problems remain.' : 'No problems found.'));
     return 0;
@@ -164,6 +169,15 @@ function printElsewhere(cli: Cli, markers: Marker[]): void {
   for (const m of markers.slice(0, NOTES_SHOWN)) print(`    ${m.handle} #${m.step}${style.dim(`  archive ${m.archive}`)}`);
   if (markers.length > NOTES_SHOWN) print(style.dim(`    … and ${markers.length - NOTES_SHOWN} more (--json lists them all)`));
   print(style.dim(`    → to check that crabtalk holds them: "stepstore fsck --crabtalk-memory ~/.crabtalk/memory.db${cli.again}"`));
+}
+
+function printMetaless(cli: Cli, sessions: RepairReport['incompleteSessions']): void {
+  const { style } = cli;
+  print();
+  print(`Note: ${plural(sessions.length, 'directory', 'directories')} ${sessions.length === 1 ? 'holds' : 'hold'} steps but no meta (what crabtalk leaves when it appends to a session deleted under it; not listed or loaded, kept as ${sessions.length === 1 ? 'it is' : 'they are'}):`);
+  for (const s of sessions.slice(0, NOTES_SHOWN)) print(`    ${s.name}${style.dim(`  ${s.reason}`)}`);
+  if (sessions.length > NOTES_SHOWN) print(style.dim(`    … and ${sessions.length - NOTES_SHOWN} more (--json lists them all)`));
+  print(style.dim('    → to bring one back, restore its meta file; otherwise move the directory away'));
 }
 
 export function register(program: Command): void {
