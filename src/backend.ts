@@ -6,18 +6,22 @@ import type { ArchiveRecord } from './format/archive.js';
 import type { MetaBump } from './format/bump.js';
 import type { SessionPrefix, Slug } from './format/slug.js';
 import type { EncodedStep } from './format/encode.js';
-import type { RawStep, StoredSession } from './format/records.js';
+import type { ListedSession, RawStep, StoredSession } from './format/records.js';
 import type { ConversationMeta, RepairReport, StoreStats } from './types.js';
 
-export type { RawStep, StoredSession };
+export type { ListedSession, RawStep, StoredSession };
 
 export interface Backend {
   /** Claims the next free seq after `prefix` exclusively and stores `meta` with it. */
   createSession(prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug>;
-  /** Sessions named `prefix` + seq that have a readable meta, highest seq first, read lazily. */
+  /** Sessions named `prefix` + seq that have a readable meta, highest seq first, read lazily; complete as listSessions is. */
   sessionsBySeq(prefix: SessionPrefix): AsyncIterable<StoredSession>;
-  /** Every session whose name starts with `namePrefix` and has a readable meta, in slices, any order. */
-  listSessions(namePrefix: string): AsyncIterable<StoredSession[]>;
+  /**
+   * Every session whose name starts with `namePrefix` and has a readable
+   * meta, in slices, any order; complete for every create and delete that
+   * finished before the call, with every meta as it was at the call or later.
+   */
+  listSessions(namePrefix: string): AsyncIterable<ListedSession[]>;
   /**
    * What tells this session from any other that was or will be stored under
    * the same handle; null when there is no session. Readers compare it before

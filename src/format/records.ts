@@ -1,7 +1,8 @@
 // The records that cross the seam from a backend to the rules: a stored step
-// as read back, and a stored session with its meta.
+// as read back, a stored session with its meta, and a session as a listing sees it.
 
 import type { Slug } from './slug.js';
+import type { Instant } from './time.js';
 import type { ConversationMeta } from '../types.js';
 
 /** One stored step as read back: its text, or why it could not be read. */
@@ -10,4 +11,18 @@ export type RawStep = { step: number; text: string } | { step: number; problem: 
 export interface StoredSession {
   slug: Slug;
   meta: ConversationMeta;
+}
+
+/**
+ * A session as a listing sees it: what list filters and orders by, and its
+ * meta when the backend read it; null when the backend knows the meta
+ * unchanged since it last read it (read it with readMeta when wanted).
+ */
+export interface ListedSession {
+  slug: Slug;
+  agent: string;
+  createdBy: string;
+  updated: Instant | null;
+  created: Instant | null;
+  meta: ConversationMeta | null;
 }

@@ -5,7 +5,9 @@
 import { archiveBase } from '../format/archive.js';
 import { StepStoreError, invalidOption, sessionNotFound } from '../errors.js';
 import { newMeta } from '../format/meta.js';
-import { compareInstants, instantOf, now, type Instant } from '../format/time.js';
+import { now } from '../format/time.js';
+import { firstInOrder } from '../format/listing.js';
+import type { ListedSession } from '../format/records.js';
 import type { ConversationMeta, EventLine, HistoryEntry, RepairOptions, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, optionsOf, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
@@ -135,36 +137,39 @@ export async function list(
   if (agent !== undefined) checkName('agent', agent);
   if (createdBy !== undefined) checkName('createdBy', createdBy);
   const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
-  const namePrefix = listPrefix(agent, createdBy);
-  const found: Listed[] = [];
-  for await (const slice of ctx.backend.listSessions(namePrefix)) {
-    for (const { slug, meta } of slice) {
-      if (agent !== undefined && meta.agent !== agent) continue;
-      if (createdBy !== undefined && meta.created_by !== createdBy) continue;
-      found.push({ handle: slug, meta, updated: instantOf(meta.updated_at) });
-    }
+  // Every match, and the first `limit` in order kept as the slices arrive (so no step holds the loop long).
+  const found: ListedSession[] = [];
+  let first: ListedSession[] = [];
+  for await (const slice of ctx.backend.listSessions(listPrefix(agent, createdBy))) {
+    const matches = slice.filter((s) => (agent === undefined || s.agent === agent) && (createdBy === undefined || s.createdBy === createdBy));
+    for (const session of matches) found.push(session);
+    if (limit !== Number.POSITIVE_INFINITY) first = firstInOrder(first.concat(matches), limit);
   }
-  found.sort(
-    (a, b) =>
-      compareInstants(b.updated, a.updated) ||
-      compareInstants(createdOf(b), createdOf(a)) ||
-      seqOf(b.handle) - seqOf(a.handle) ||
-      (a.handle < b.handle ? -1 : 1),
-  );
-  return found.slice(0, limit).map(({ handle, meta }) => ({ handle, meta }));
+  if (limit === Number.POSITIVE_INFINITY) first = firstInOrder(found, found.length);
+  // Read the metas the backend did not give; one may be gone by now: then take the next in order.
+  const listed: SessionSummary[] = [];
+  const tried = new Set<ListedSession>();
+  while (first.length > 0) {
+    for (const session of first) {
+      tried.add(session);
+      const meta = session.meta ?? (await metaForList(ctx, session.slug));
+      if (meta !== null) listed.push({ handle: session.slug, meta });
+    }
+    if (listed.length >= limit || tried.size === found.length) break;
+    first = firstInOrder(found.filter((session) => !tried.has(session)), limit - listed.length);
+  }
+  return listed;
 }
 
-interface Listed {
-  handle: Slug;
-  meta: ConversationMeta;
-  updated: Instant | null;
-  /** Parsed only when two sessions were updated at the same instant. */
-  created?: Instant | null;
-}
-
-function createdOf(entry: Listed): Instant | null {
-  if (entry.created === undefined) entry.created = instantOf(entry.meta.created_at);
-  return entry.created;
+/** A meta a listing knew unchanged, read now; null (with a warning when unreadable) to skip it. */
+async function metaForList(ctx: StoreContext, slug: Slug): Promise<ConversationMeta | null> {
+  try {
+    return await ctx.backend.readMeta(slug);
+  } catch (err) {
+    if (!(err instanceof StepStoreError) || err.code !== 'CORRUPT_META') throw err;
+    ctx.logger.warn(`skipping session ${slug}: ${err.message}`, { session: slug });
+    return null;
+  }
 }
 
 export async function append(

@@ -71,6 +71,11 @@ export class BumpQueue {
     this.#arm(FLUSH_DELAY_MS);
   }
 
+  /** Bumps of `slug` are queued or being written: its meta on disk is not all this store knows. */
+  holds(slug: Slug): boolean {
+    return this.#pending.has(slug) || this.#inflight.has(slug);
+  }
+
   /** What this store knows meta to be: `disk` (or the write under way) plus queued bumps. */
   applyTo(slug: Slug, disk: ConversationMeta): ConversationMeta {
     const inflight = this.#inflight.get(slug);

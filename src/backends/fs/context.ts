@@ -1,7 +1,7 @@
 // State one FsBackend keeps in memory: options, the per-session step
 // counters (a bounded cache, recovered by a directory scan on a miss), the
-// queue of meta bumps not yet written, the descriptor budget, and the work
-// counters behind stats().
+// queue of meta bumps not yet written, the descriptor budget, the index of
+// the root's sessions, and the work counters behind stats().
 
 import { maxMetaBytes } from '../../format/meta.js';
 import type { Slug } from '../../format/slug.js';
@@ -11,6 +11,7 @@ import type { MemoryFileState } from './crabtalk-memory.js';
 import { DescriptorGate } from './descriptors.js';
 import type { FsLayer } from './durable.js';
 import { writeBump } from './meta.js';
+import { RootIndex } from './root-index.js';
 
 /** Sessions whose counters are cached; a session evicted is scanned again on its next append. */
 const MAX_CACHED_SESSIONS = 4096;
@@ -45,6 +46,8 @@ export interface FsContext {
   crabtalkMemory: MemoryFileState | null;
   /** The store's message mode: how repair reads steps. */
   messages: MessageMode;
+  /** Which session directories the root holds, kept current (root-index.ts). */
+  rootIndex: RootIndex;
 }
 
 export function cachedState(ctx: FsContext, slug: Slug): SessionState | undefined {
@@ -107,6 +110,7 @@ export function newContext(options: FsBackendOptions): FsContext {
     descriptors: new DescriptorGate(),
     crabtalkMemory: options.crabtalkMemory === null ? null : { path: options.crabtalkMemory, seen: null },
     messages: options.messages,
+    rootIndex: new RootIndex(),
   };
   return ctx;
 }

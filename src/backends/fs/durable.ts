@@ -44,6 +44,16 @@ export interface FsLayer {
   /** Entries with their types (d_type), for listing the root. */
   readdirTyped(path: string): Promise<fs.Dirent[]>;
   readSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number;
+  /** The entries of a directory read a batch at a time (the root's index reads it in slices). */
+  opendir(path: string): Promise<fs.Dir>;
+  /**
+   * Reports the name of every entry of `path` created, removed, renamed or
+   * changed (inotify on Linux; null: a change whose name is unknown). Throws
+   * when the platform cannot watch; `onError` when the watch stops.
+   */
+  watch(path: string, onName: (name: string | null) => void, onError: (err: Error) => void): { close(): void };
+  /** Sets the times of `path` to now: a watch of its directory reports the change (a meta was replaced inside it). */
+  touchSync(path: string): void;
   /** Atomic replace: temp file, fsync (unless `fsync` is false), rename over `path`; mode 0600. */
   replaceFile(path: string, data: Buffer, fsync?: boolean): Promise<void>;
   /** rm -rf. */
@@ -72,6 +82,16 @@ export const nodeFs: FsLayer = {
   readdir: (path) => fs.promises.readdir(path),
   readdirTyped: (path) => fs.promises.readdir(path, { withFileTypes: true }),
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  opendir: (path) => fs.promises.opendir(path, { bufferSize: 256 }),
+  watch: (path, onName, onError) => {
+    const watcher = fs.watch(path, { persistent: false, encoding: 'utf8' }, (_event, name) => onName(name));
+    watcher.on('error', onError);
+    return watcher;
+  },
+  touchSync: (path) => {
+    const now = new Date();
+    fs.utimesSync(path, now, now);
+  },
   replaceFile: (path, data, fsync = true) =>
     writeFileAtomic(path, data, {
       mode: FILE_MODE,

@@ -1,7 +1,7 @@
 // The filesystem backend: opening (and vetting) the sessions root, then pure
 // delegation to the domain modules beside this file.
 
-import type { Backend, RawStep, StoredSession } from '../../backend.js';
+import type { Backend, ListedSession, RawStep, StoredSession } from '../../backend.js';
 import type { ArchiveRecord } from '../../format/archive.js';
 import type { MetaBump } from '../../format/bump.js';
 import type { SessionPrefix, Slug } from '../../format/slug.js';
@@ -9,6 +9,7 @@ import type { EncodedStep } from '../../format/encode.js';
 import type { ConversationMeta, RepairReport, StoreStats } from '../../types.js';
 import * as archives from './archives.js';
 import { newContext, type FsBackendOptions, type FsContext } from './context.js';
+import * as listing from './listing.js';
 import * as meta from './meta.js';
 import * as repairing from './repair.js';
 import { vetRoot } from './root.js';
@@ -37,8 +38,8 @@ export class FsBackend implements Backend {
     return sessions.sessionsBySeq(this.#ctx, prefix);
   }
 
-  listSessions(namePrefix: string): AsyncIterable<StoredSession[]> {
-    return sessions.listSessions(this.#ctx, namePrefix);
+  listSessions(namePrefix: string): AsyncIterable<ListedSession[]> {
+    return listing.listSessions(this.#ctx, namePrefix);
   }
 
   async identity(slug: Slug): Promise<string | null> {
@@ -94,6 +95,7 @@ export class FsBackend implements Backend {
   }
 
   close(): Promise<void> {
+    this.#ctx.rootIndex.close();
     return this.#ctx.bumps.close();
   }
 }

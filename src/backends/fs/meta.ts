@@ -93,6 +93,21 @@ export async function replaceMeta(ctx: FsContext, slug: Slug, meta: Conversation
   } catch (err) {
     throw ioError(err, `writing meta of ${slug}`);
   }
+  announceMeta(ctx, slug);
+}
+
+/**
+ * Tells this store's index, and touches the session directory so every store
+ * watching the root (root-index.ts) hears of it: listings read the new meta.
+ * Only a hint: a failed touch is ignored (listings check every meta now and then).
+ */
+function announceMeta(ctx: FsContext, slug: Slug): void {
+  ctx.rootIndex.add(slug);
+  try {
+    ctx.fs.touchSync(sessionDir(ctx.root, slug));
+  } catch {
+    // The next check of every meta finds the change.
+  }
 }
 
 export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {

@@ -27,12 +27,26 @@ export function parentDir(dir: string): string {
   return path.dirname(path.resolve(dir));
 }
 
-export function sessionDir(root: string, slug: Slug): string {
-  return path.join(root, slug);
+/** Each root, normalized and ending in a separator: a slug (no `/`, never `.` or `..`) is joined by concatenation. */
+const rootHeads = new Map<string, string>();
+
+function under(root: string): string {
+  let head = rootHeads.get(root);
+  if (head === undefined) {
+    const normalized = path.normalize(root);
+    head = normalized.endsWith(path.sep) ? normalized : normalized + path.sep;
+    rootHeads.set(root, head);
+  }
+  return head;
 }
 
+export function sessionDir(root: string, slug: Slug): string {
+  return under(root) + slug;
+}
+
+/** Listings build this path once per session: no path.join. */
 export function metaPath(root: string, slug: Slug): string {
-  return path.join(root, slug, META_FILE);
+  return under(root) + slug + path.sep + META_FILE;
 }
 
 export function metaLockPath(root: string, slug: Slug): string {

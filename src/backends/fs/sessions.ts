@@ -1,14 +1,12 @@
 // Session directories under the root: exclusive creation (a non-recursive
 // mkdir claims the seq; EEXIST means take the next; a deleted seq is never
-// taken again), lookups by seq, listing in time-bounded slices, and deletion
+// taken again), lookups by seq from the root's index, and deletion
 // by marking the seq deleted, then renaming into the trash so a session
 // disappears at once, then removing it and its own archives.
 
-import type { Dirent } from 'node:fs';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { StoredSession } from '../../backend.js';
 import { StepStoreError, handleDeleted, ioError } from '../../errors.js';
-import { prefixOf, seqAfterPrefix, seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
+import { prefixOf, seqOf, slugOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
 import { removeOwnedArchives } from './archives.js';
@@ -18,17 +16,9 @@ import { syncDir } from './durability.js';
 import { holding } from './descriptors.js';
 import { META_WRITE_UNITS, createdAtOf, readDiskMeta, replaceMeta } from './meta.js';
 import { TRASH_CHAIN, deletedChain, deletedDir, deletedPath, metaPath, parseDeletedName, sessionDir, trashPath } from './paths.js';
+import { currentIndex } from './root-index.js';
 import { identityOf } from './session-dir.js';
 import { ensureStoreDir } from './store-dirs.js';
-import { SLICE_MS } from './steps.js';
-
-async function rootNames(ctx: FsContext): Promise<string[]> {
-  try {
-    return await ctx.fs.readdir(ctx.root);
-  } catch (err) {
-    throw ioError(err, `listing ${ctx.root}`);
-  }
-}
 
 /** This pair's deleted sessions: their seqs are never handed out again. */
 async function deletedOf(ctx: FsContext, prefix: SessionPrefix): Promise<{ seq: number; createdAt: string }[]> {
@@ -53,11 +43,8 @@ async function deletedAs(ctx: FsContext, slug: Slug): Promise<string[]> {
  * non-recursive mkdir that fails on an existing directory.
  */
 export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
-  let seq = 1;
-  for (const name of await rootNames(ctx)) {
-    const taken = seqAfterPrefix(name, prefix);
-    if (taken !== null && taken >= seq) seq = taken + 1;
-  }
+  const index = await currentIndex(ctx);
+  let seq = (index.seqsOf(prefix).at(-1) ?? 0) + 1;
   // Read after the root: a delete marks the seq before its directory goes, so no seq slips between the two.
   for (const { seq: taken } of await deletedOf(ctx, prefix)) if (taken >= seq) seq = taken + 1;
   let slug: Slug;
@@ -71,18 +58,25 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
       seq += 1;
       continue;
     }
+    index.add(slug);
     try {
       // Created, and deleted, by others since we listed: give the seq up.
       if ((await deletedAs(ctx, slug)).length === 0) break;
     } catch (err) {
-      await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+      await takeBack(ctx, slug);
       throw ioError(err, `creating session ${slug}`);
     }
-    await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+    await takeBack(ctx, slug);
     seq += 1;
   }
   await finishCreate(ctx, slug, meta);
   return slug;
+}
+
+/** Removes a directory this store claimed and did not finish. */
+async function takeBack(ctx: FsContext, slug: Slug): Promise<void> {
+  await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+  ctx.rootIndex.remove(slug);
 }
 
 /** Writes the meta of a directory this store just claimed; on failure takes the directory back. */
@@ -98,7 +92,7 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
     });
   } catch (err) {
     // Not acknowledged: take the claimed directory back so nothing half-made is left.
-    await ctx.fs.removeTree(dir).catch(() => undefined);
+    await takeBack(ctx, slug);
     throw ioError(err, `creating session ${slug}`);
   }
   cacheState(ctx, slug, { nextStep: 1, createdAt: meta.created_at, identity });
@@ -122,9 +116,10 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
     if (existing !== null) return existing;
     if (kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'dir') throw ioError(err, `importing session ${slug}`);
   }
+  ctx.rootIndex.add(slug);
   // Deleted by another process since the check above (its mark comes before its rename): give the name up.
   if ((await deletedAs(ctx, slug)).length > deleted.length) {
-    await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
+    await takeBack(ctx, slug);
     throw handleDeleted(slug);
   }
   await finishCreate(ctx, slug, meta);
@@ -135,7 +130,7 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
  * The meta of `slug` as this store sees it, or null (with a warning when
  * corrupt) so scans skip it. `knownDir`: a listing already saw a real directory.
  */
-function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
+export function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
   try {
     const disk = readDiskMeta(ctx, slug, knownDir);
     return disk === null ? null : ctx.bumps.applyTo(slug, disk);
@@ -146,43 +141,12 @@ function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): Conversation
 }
 
 export async function* sessionsBySeq(ctx: FsContext, prefix: SessionPrefix): AsyncGenerator<StoredSession> {
-  const candidates: number[] = [];
-  for (const name of await rootNames(ctx)) {
-    const seq = seqAfterPrefix(name, prefix);
-    if (seq !== null) candidates.push(seq);
-  }
-  candidates.sort((a, b) => b - a);
-  for (const seq of candidates) {
-    const slug = slugOf(prefix, seq);
+  const seqs = (await currentIndex(ctx)).seqsOf(prefix);
+  for (let i = seqs.length - 1; i >= 0; i--) {
+    const slug = slugOf(prefix, seqs[i]!);
     const meta = sessionMeta(ctx, slug);
     if (meta !== null) yield { slug, meta };
   }
-}
-
-/** Reads metas of the directories whose names are handles starting with `namePrefix`, yielding between slices. */
-export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGenerator<StoredSession[]> {
-  let entries: Dirent[];
-  try {
-    entries = await ctx.fs.readdirTyped(ctx.root);
-  } catch (err) {
-    throw ioError(err, `listing ${ctx.root}`);
-  }
-  let slice: StoredSession[] = [];
-  let since = performance.now();
-  for (const entry of entries) {
-    if (!entry.isDirectory() || !entry.name.startsWith(namePrefix)) continue;
-    const slug = toSlug(entry.name);
-    if (slug === null) continue;
-    const meta = sessionMeta(ctx, slug, true);
-    if (meta !== null) slice.push({ slug, meta });
-    if (performance.now() - since >= SLICE_MS) {
-      yield slice;
-      slice = [];
-      await yieldToLoop();
-      since = performance.now();
-    }
-  }
-  if (slice.length > 0) yield slice;
 }
 
 /**
@@ -228,6 +192,7 @@ export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: str
     });
     await ensureStoreDir(ctx, TRASH_CHAIN);
     ctx.fs.renameSync(dir, trash);
+    ctx.rootIndex.remove(slug);
   } catch (err) {
     ctx.bumps.restore(slug, pending);
     if (errnoOf(err) === 'ENOENT') return false;

@@ -1,7 +1,7 @@
 // The Redis backend: opening the connection, then pure delegation to the
 // domain modules beside this file.
 
-import type { Backend, RawStep, StoredSession } from '../../backend.js';
+import type { Backend, ListedSession, RawStep, StoredSession } from '../../backend.js';
 import type { ArchiveRecord } from '../../format/archive.js';
 import type { MetaBump } from '../../format/bump.js';
 import type { SessionPrefix, Slug } from '../../format/slug.js';
@@ -29,7 +29,7 @@ export class RedisBackend implements Backend {
     return sessions.sessionsBySeq(this.#ctx, prefix);
   }
 
-  listSessions(namePrefix: string): AsyncIterable<StoredSession[]> {
+  listSessions(namePrefix: string): AsyncIterable<ListedSession[]> {
     return sessions.listSessions(this.#ctx, namePrefix);
   }
 

@@ -4,7 +4,8 @@
 // records the deleted seq with its created_at so that an import brings the
 // handle back only as the same conversation.
 
-import type { StoredSession } from '../../backend.js';
+import type { ListedSession, StoredSession } from '../../backend.js';
+import { listedOf } from '../../format/listing.js';
 import { archiveNumber } from '../../format/archive.js';
 import { seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
 import { handleDeleted } from '../../errors.js';
@@ -61,7 +62,7 @@ export async function* sessionsBySeq(ctx: RedisContext, prefix: SessionPrefix): 
 }
 
 /** A full `{agent}_{sender}_` prefix (either slug may be empty) is served by that pair's index, anything else by the global one. */
-export async function* listSessions(ctx: RedisContext, namePrefix: string): AsyncGenerator<StoredSession[]> {
+export async function* listSessions(ctx: RedisContext, namePrefix: string): AsyncGenerator<ListedSession[]> {
   let slugs: Slug[];
   if (/^[^_]*_[^_]*_$/.test(namePrefix)) {
     const pair = pairKeys(ctx.prefix, namePrefix as SessionPrefix);
@@ -75,7 +76,7 @@ export async function* listSessions(ctx: RedisContext, namePrefix: string): Asyn
       if (slug !== null && slug.startsWith(namePrefix)) slugs.push(slug);
     }
   }
-  for (let i = 0; i < slugs.length; i += LIST_PAGE) yield await metasOf(ctx, slugs.slice(i, i + LIST_PAGE));
+  for (let i = 0; i < slugs.length; i += LIST_PAGE) yield (await metasOf(ctx, slugs.slice(i, i + LIST_PAGE))).map(listedOf);
 }
 
 export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: string): Promise<boolean> {

@@ -30,6 +30,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { FsLayer } from 'stepstore';
+import { nodeFs } from '../../../src/backends/fs/durable.js';
 
 type Ino = number;
 
@@ -370,6 +371,20 @@ export class CrashFs implements FsLayer {
 
   readSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number {
     return fs.readSync(fd, buffer, offset, length, position);
+  }
+
+  // Reads and watches change nothing: the live directory answers them.
+  opendir(p: string): Promise<fs.Dir> {
+    return nodeFs.opendir(p);
+  }
+
+  watch(p: string, onName: (name: string | null) => void, onError: (err: Error) => void): { close(): void } {
+    return nodeFs.watch(p, onName, onError);
+  }
+
+  /** Times are not modelled (see the header). */
+  touchSync(p: string): void {
+    nodeFs.touchSync(p);
   }
 
   async replaceFile(p: string, data: Buffer): Promise<void> {

@@ -50,10 +50,10 @@ export interface CallRecord {
 const { O_CREAT, O_EXCL, O_WRONLY } = fs.constants;
 
 const PATH_CALLS = new Set<CallName>([
-  'openSync', 'linkSync', 'unlinkSync', 'renameSync', 'mkdirSync', 'chmodSync', 'lstatSync',
-  'readdirSync', 'readdir', 'readdirTyped', 'replaceFile', 'removeTree', 'ensureDir',
+  'openSync', 'linkSync', 'unlinkSync', 'renameSync', 'mkdirSync', 'chmodSync', 'lstatSync', 'touchSync',
+  'readdirSync', 'readdir', 'readdirTyped', 'opendir', 'replaceFile', 'removeTree', 'ensureDir',
 ]);
-const OPENS_FD = new Set<CallName>(['openSync', 'readdirSync', 'readdir', 'readdirTyped', 'replaceFile', 'removeTree', 'ensureDir']);
+const OPENS_FD = new Set<CallName>(['openSync', 'readdirSync', 'readdir', 'readdirTyped', 'opendir', 'replaceFile', 'removeTree', 'ensureDir']);
 const ALLOCATES = new Set<CallName>([
   'writeSync', 'fsyncSync', 'fdatasyncSync', 'fsync', 'fdatasync', 'linkSync', 'renameSync', 'mkdirSync', 'replaceFile', 'ensureDir',
 ]);
@@ -264,6 +264,19 @@ export class FaultyFs implements FsLayer {
 
   readdirTyped(path: string): Promise<fs.Dirent[]> {
     return this.#async('readdirTyped', path, () => this.base.readdirTyped(path));
+  }
+
+  opendir(path: string): Promise<fs.Dir> {
+    return this.#async('opendir', path, () => this.base.opendir(path));
+  }
+
+  /** Not a fault point: a store whose watch fails works without it (a root listing per change). */
+  watch(path: string, onName: (name: string | null) => void, onError: (err: Error) => void): { close(): void } {
+    return this.base.watch(path, onName, onError);
+  }
+
+  touchSync(path: string): void {
+    this.#sync('touchSync', path, () => this.base.touchSync(path));
   }
 
   readSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number {

@@ -1,0 +1,147 @@
+// Listing sessions from the root's index (root-index.ts), without reading
+// every meta on every call. A listing of at most CHECK_ALL_MAX sessions stats
+// each meta and reads the ones that changed. A larger one trusts what it knows:
+// metas this store or another stepstore process replaced are reported by the
+// root's watch (meta.ts touches the session directory), so their new metas are
+// read at once; changes by other programs are found by a check of every meta
+// that runs in the background, started by such a listing, so they appear in
+// the listings that begin after that check.
+
+import type { Stats } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { ListedSession } from '../../backend.js';
+import { listedOf } from '../../format/listing.js';
+import { slugOf, type SessionPrefix } from '../../format/slug.js';
+import { instantOf } from '../../format/time.js';
+import type { ConversationMeta } from '../../types.js';
+import type { FsContext } from './context.js';
+import { readDiskMeta } from './meta.js';
+import { metaPath } from './paths.js';
+import { INDEX_SLICE_MS, RACY_MS, currentIndex, type PairEntry } from './root-index.js';
+
+/** Listings up to this many sessions check every meta (a few ms of lstat); larger ones trust the watch and the background check. */
+export const CHECK_ALL_MAX = 1000;
+
+/**
+ * One session of a listing: from the cache while its meta is known unchanged
+ * (`trust`: nothing reported a change; else its signature still matches) and
+ * no bump of this store is pending, else read (and cached when the meta is
+ * older than a clock tick and names the pair's agent and sender). Null when
+ * it is no session now, or its meta is unreadable (a warning).
+ */
+function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, seq: number, where: number, trust: boolean): ListedSession | null {
+  const slug = slugOf(prefix, seq);
+  const { cache } = ctx.rootIndex;
+  // Where seq sits in the pair: where the listing found it, unless the pair changed since.
+  const at = pair.seqs[where] === seq ? where : pair.seqs.indexOf(seq);
+  const slot = at < 0 || pair.slots === null ? -1 : pair.slots[at]!;
+  const cached = (): ListedSession => ({ slug, agent: pair.agent!, createdBy: pair.createdBy!, updated: cache.updated(slot), created: cache.created(slot), meta: null });
+  const known = slot >= 0 && cache.known(slot) && !ctx.bumps.holds(slug);
+  if (known && trust) return cached();
+  const takenAt = Date.now();
+  let stat: Stats | null = null;
+  try {
+    stat = ctx.fs.lstatSync(metaPath(ctx.root, slug));
+  } catch {
+    // The read below says what is there (missing: no session; else a warning).
+  }
+  if (known && stat !== null && cache.matches(slot, stat)) return cached();
+  let disk: ConversationMeta | null;
+  try {
+    disk = readDiskMeta(ctx, slug, true);
+  } catch (err) {
+    ctx.logger.warn(`skipping session ${slug}: ${(err as Error).message}`, { session: slug });
+    return null;
+  }
+  if (disk === null) return null;
+  const listed = listedOf({ slug, meta: ctx.bumps.applyTo(slug, disk) });
+  let cachedNow = false;
+  if (stat !== null && at >= 0 && stat.isFile() && Math.max(stat.mtimeMs, stat.ctimeMs) < takenAt - RACY_MS) {
+    if (pair.agent === null) [pair.agent, pair.createdBy] = [disk.agent, disk.created_by];
+    if (disk.agent === pair.agent && disk.created_by === pair.createdBy) {
+      pair.slots ??= pair.seqs.map(() => -1);
+      const own = pair.slots[at]! >= 0 ? pair.slots[at]! : (pair.slots[at] = cache.alloc());
+      cache.set(own, stat, instantOf(disk.updated_at), instantOf(disk.created_at));
+      cachedNow = !ctx.bumps.holds(slug);
+    }
+  }
+  // A large listing keeps only what it orders by: the few metas it returns are read again at the end.
+  if (trust && cachedNow) listed.meta = null;
+  return listed;
+}
+
+/** The sessions whose handles start with `namePrefix`, from the index; see the header for which metas are read. */
+export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGenerator<ListedSession[]> {
+  let index = await currentIndex(ctx);
+  let pairs = index.matching(namePrefix);
+  let count = 0;
+  for (const [, pair] of pairs) count += pair.seqs.length;
+  const trust = count > CHECK_ALL_MAX;
+  if (trust) {
+    // Trusting the cache: first hear of every meta other stepstore processes replaced before this call.
+    index = await currentIndex(ctx, { drain: true });
+    pairs = index.matching(namePrefix);
+  }
+  let slice: ListedSession[] = [];
+  let since = performance.now();
+  for (const [prefix, pair] of pairs) {
+    const seqs = pair.seqs.slice();
+    for (let i = 0; i < seqs.length; i++) {
+      const listed = listedSession(ctx, prefix, pair, seqs[i]!, i, trust);
+      if (listed !== null) slice.push(listed);
+      if (performance.now() - since >= INDEX_SLICE_MS) {
+        yield slice;
+        slice = [];
+        await nextTurn();
+        since = performance.now();
+      }
+    }
+  }
+  if (slice.length > 0) yield slice;
+  if (trust) startCheck(ctx);
+}
+
+/**
+ * Starts a check of every cached meta's signature, unless one runs or the
+ * last one ended less than its own duration ago (at most half the time goes
+ * to checks). A meta that changed is forgotten: the next listing reads it.
+ */
+function startCheck(ctx: FsContext): void {
+  const index = ctx.rootIndex;
+  const now = performance.now();
+  if (index.checking || now < index.nextCheckAt) return;
+  index.checking = true;
+  void checkMetas(ctx)
+    .catch((err: unknown) => ctx.logger.warn(`checking the metas of ${ctx.root} failed: ${(err as Error).message}`))
+    .finally(() => {
+      index.checking = false;
+      const end = performance.now();
+      index.nextCheckAt = end + (end - now);
+    });
+}
+
+async function checkMetas(ctx: FsContext): Promise<void> {
+  const index = ctx.rootIndex;
+  const { cache } = index;
+  let since = performance.now();
+  for (const [prefix, pair] of [...index.pairs]) {
+    const seqs = pair.seqs;
+    const slots = pair.slots;
+    if (slots === null) continue;
+    for (let i = 0; i < seqs.length && pair.slots === slots && pair.seqs === seqs; i++) {
+      const slot = slots[i]!;
+      if (slot < 0 || !cache.known(slot)) continue;
+      let stat: Stats | null = null;
+      try {
+        stat = ctx.fs.lstatSync(metaPath(ctx.root, slugOf(prefix, seqs[i]!)));
+      } catch {
+        // Gone or unreadable: forgotten below, the next listing finds out which.
+      }
+      if (stat === null || !cache.matches(slot, stat)) cache.forget(slot);
+      if (performance.now() - since >= INDEX_SLICE_MS) {
+        await nextTurn();
+        since = performance.now();
+      }
+    }
+  }
+}
