@@ -11,7 +11,7 @@ import type { ListedSession } from '../format/records.js';
 import type { ConversationMeta, EventLine, HistoryEntry, RepairOptions, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, optionsOf, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
-import { checkName, findPrefixes, listPrefix, parseHandle, seqOf, sessionPrefix, type Slug } from '../format/slug.js';
+import { checkName, findPrefixes, listPrefix, parseHandle, sessionPrefix, type Slug } from '../format/slug.js';
 import { classifyStep } from '../format/step-line.js';
 import { encodeBatch } from '../format/encode.js';
 

@@ -69,7 +69,7 @@ afterEach(async () => {
   await fs.promises.rm(base, { recursive: true, force: true });
 });
 
-async function open(root: string, layer: FsLayer = nodeFs, logger = quietLogger): Promise<Store> {
+async function open(root: string, layer: FsLayer = nodeFs, logger: { warn(message: string): void } = quietLogger): Promise<Store> {
   const store = await openStore({ dir: root, durability: 'none', fs: layer, logger });
   stores.push(store);
   return store;
