@@ -5,18 +5,37 @@
 
 import type { ListedSession, StoredSession } from './records.js';
 import { seqOf } from './slug.js';
-import { compareInstants, instantOf } from './time.js';
+import { instantOf } from './time.js';
 
 /** A session read with its meta, as a listing sees it. */
 export function listedOf({ slug, meta }: StoredSession): ListedSession {
-  return { slug, agent: meta.agent, createdBy: meta.created_by, updated: instantOf(meta.updated_at), created: instantOf(meta.created_at), meta };
+  const updated = instantOf(meta.updated_at);
+  const created = instantOf(meta.created_at);
+  return {
+    slug,
+    agent: meta.agent,
+    createdBy: meta.created_by,
+    updatedSeconds: updated?.seconds ?? Number.NaN,
+    updatedNanos: updated?.nanos ?? 0,
+    createdSeconds: created?.seconds ?? Number.NaN,
+    createdNanos: created?.nanos ?? 0,
+    meta,
+  };
+}
+
+/** As compareInstants, on instants in numbers (NaN seconds: unparsable, first). */
+function compareSplit(aSeconds: number, aNanos: number, bSeconds: number, bNanos: number): number {
+  const aBad = Number.isNaN(aSeconds);
+  const bBad = Number.isNaN(bSeconds);
+  if (aBad || bBad) return (aBad ? 0 : 1) - (bBad ? 0 : 1);
+  return aSeconds - bSeconds || aNanos - bNanos;
 }
 
 /** Negative when `a` comes first in a listing. */
 export function listingOrder(a: ListedSession, b: ListedSession): number {
   return (
-    compareInstants(b.updated, a.updated) ||
-    compareInstants(b.created, a.created) ||
+    compareSplit(b.updatedSeconds, b.updatedNanos, a.updatedSeconds, a.updatedNanos) ||
+    compareSplit(b.createdSeconds, b.createdNanos, a.createdSeconds, a.createdNanos) ||
     seqOf(b.slug) - seqOf(a.slug) ||
     (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)
   );

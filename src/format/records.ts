@@ -2,7 +2,6 @@
 // as read back, a stored session with its meta, and a session as a listing sees it.
 
 import type { Slug } from './slug.js';
-import type { Instant } from './time.js';
 import type { ConversationMeta } from '../types.js';
 
 /** One stored step as read back: its text, or why it could not be read. */
@@ -22,7 +21,10 @@ export interface ListedSession {
   slug: Slug;
   agent: string;
   createdBy: string;
-  updated: Instant | null;
-  created: Instant | null;
+  /** updated_at and created_at as instants (time.ts), in plain numbers: seconds NaN when unparsable. */
+  updatedSeconds: number;
+  updatedNanos: number;
+  createdSeconds: number;
+  createdNanos: number;
   meta: ConversationMeta | null;
 }

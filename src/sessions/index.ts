@@ -137,29 +137,35 @@ export async function list(
   if (agent !== undefined) checkName('agent', agent);
   if (createdBy !== undefined) checkName('createdBy', createdBy);
   const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
-  // Every match, and the first `limit` in order kept as the slices arrive (so no step holds the loop long).
-  const found: ListedSession[] = [];
-  let first: ListedSession[] = [];
-  for await (const slice of ctx.backend.listSessions(listPrefix(agent, createdBy))) {
-    const matches = slice.filter((s) => (agent === undefined || s.agent === agent) && (createdBy === undefined || s.createdBy === createdBy));
-    for (const session of matches) found.push(session);
-    if (limit !== Number.POSITIVE_INFINITY) first = firstInOrder(first.concat(matches), limit);
-  }
-  if (limit === Number.POSITIVE_INFINITY) first = firstInOrder(found, found.length);
-  // Read the metas the backend did not give; one may be gone by now: then take the next in order.
-  const listed: SessionSummary[] = [];
-  const tried = new Set<ListedSession>();
-  while (first.length > 0) {
+  const namePrefix = listPrefix(agent, createdBy);
+  for (let attempt = 1; ; attempt++) {
+    // The first `limit` in order, and a few more, kept as the slices arrive: the rest is garbage at once.
+    const keep = limit + SPARE_LISTED;
+    let first: ListedSession[] = [];
+    let matched = 0;
+    for await (const slice of ctx.backend.listSessions(namePrefix)) {
+      const matches = slice.filter((s) => (agent === undefined || s.agent === agent) && (createdBy === undefined || s.createdBy === createdBy));
+      matched += matches.length;
+      if (keep === Number.POSITIVE_INFINITY) for (const session of matches) first.push(session);
+      else first = firstInOrder(first.concat(matches), keep);
+    }
+    if (keep === Number.POSITIVE_INFINITY) first = firstInOrder(first, first.length);
+    // Read the metas the backend did not give; one may be gone by now: the next in order stands in.
+    const listed: SessionSummary[] = [];
     for (const session of first) {
-      tried.add(session);
+      if (listed.length >= limit) break;
       const meta = session.meta ?? (await metaForList(ctx, session.slug));
       if (meta !== null) listed.push({ handle: session.slug, meta });
     }
-    if (listed.length >= limit || tried.size === found.length) break;
-    first = firstInOrder(found.filter((session) => !tried.has(session)), limit - listed.length);
+    // More gone than the spares cover (sessions deleted while listing): list again.
+    if (listed.length >= limit || first.length === matched || attempt === LIST_TRIES) return listed;
   }
-  return listed;
 }
+
+/** Sessions kept beyond `limit` to stand in for ones deleted before their metas are read. */
+const SPARE_LISTED = 16;
+/** Listings made before giving what was found when more sessions vanish than the spares cover. */
+const LIST_TRIES = 3;
 
 /** A meta a listing knew unchanged, read now; null (with a warning when unreadable) to skip it. */
 async function metaForList(ctx: StoreContext, slug: Slug): Promise<ConversationMeta | null> {

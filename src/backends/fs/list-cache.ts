@@ -5,6 +5,8 @@
 // taken when the meta was older than a clock tick, stands for the same meta.
 
 import type { Stats } from 'node:fs';
+import type { ListedSession } from '../../format/records.js';
+import type { Slug } from '../../format/slug.js';
 import type { Instant } from '../../format/time.js';
 
 const FIELDS = 8;
@@ -67,16 +69,19 @@ export class ListCache {
     d[at + CREATED_NS] = created === null ? 0 : created.nanos;
   }
 
-  updated(slot: number): Instant | null {
-    return this.#instant(slot * FIELDS + UPDATED_S);
-  }
-
-  created(slot: number): Instant | null {
-    return this.#instant(slot * FIELDS + CREATED_S);
-  }
-
-  #instant(at: number): Instant | null {
-    const seconds = this.#data[at]!;
-    return Number.isNaN(seconds) ? null : { seconds, nanos: this.#data[at + 1]! };
+  /** The session of `slot` as a listing sees it, from what was cached (its meta not given). */
+  listed(slot: number, slug: Slug, agent: string, createdBy: string): ListedSession {
+    const at = slot * FIELDS;
+    const d = this.#data;
+    return {
+      slug,
+      agent,
+      createdBy,
+      updatedSeconds: d[at + UPDATED_S]!,
+      updatedNanos: d[at + UPDATED_NS]!,
+      createdSeconds: d[at + CREATED_S]!,
+      createdNanos: d[at + CREATED_NS]!,
+      meta: null,
+    };
   }
 }

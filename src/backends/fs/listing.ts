@@ -19,6 +19,9 @@ import { readDiskMeta } from './meta.js';
 import { metaPath } from './paths.js';
 import { INDEX_SLICE_MS, RACY_MS, currentIndex, type PairEntry } from './root-index.js';
 
+/** A listing's slice: short, as the caller orders each slice before the next. */
+const LIST_SLICE_MS = 2;
+
 /** Listings up to this many sessions check every meta (a few ms of lstat); larger ones trust the watch and the background check. */
 export const CHECK_ALL_MAX = 1000;
 
@@ -35,9 +38,8 @@ function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, s
   // Where seq sits in the pair: where the listing found it, unless the pair changed since.
   const at = pair.seqs[where] === seq ? where : pair.seqs.indexOf(seq);
   const slot = at < 0 || pair.slots === null ? -1 : pair.slots[at]!;
-  const cached = (): ListedSession => ({ slug, agent: pair.agent!, createdBy: pair.createdBy!, updated: cache.updated(slot), created: cache.created(slot), meta: null });
   const known = slot >= 0 && cache.known(slot) && !ctx.bumps.holds(slug);
-  if (known && trust) return cached();
+  if (known && trust) return cache.listed(slot, slug, pair.agent!, pair.createdBy!);
   const takenAt = Date.now();
   let stat: Stats | null = null;
   try {
@@ -45,7 +47,7 @@ function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, s
   } catch {
     // The read below says what is there (missing: no session; else a warning).
   }
-  if (known && stat !== null && cache.matches(slot, stat)) return cached();
+  if (known && stat !== null && cache.matches(slot, stat)) return cache.listed(slot, slug, pair.agent!, pair.createdBy!);
   let disk: ConversationMeta | null;
   try {
     disk = readDiskMeta(ctx, slug, true);
@@ -89,7 +91,7 @@ export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGe
     for (let i = 0; i < seqs.length; i++) {
       const listed = listedSession(ctx, prefix, pair, seqs[i]!, i, trust);
       if (listed !== null) slice.push(listed);
-      if (performance.now() - since >= INDEX_SLICE_MS) {
+      if (performance.now() - since >= LIST_SLICE_MS) {
         yield slice;
         slice = [];
         await nextTurn();

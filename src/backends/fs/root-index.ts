@@ -28,6 +28,9 @@ export const INDEX_SLICE_MS = 4;
  */
 export const RACY_MS = 50;
 
+/** Names reported and not yet checked beyond which the next lookup lists the root instead. */
+const MAX_PENDING = 20_000;
+
 /** The sessions of one prefix. */
 export interface PairEntry {
   /** Seqs of the real directories named prefix + seq; ascending when `sorted`. */
@@ -250,8 +253,12 @@ function startWatch(host: IndexHost, index: RootIndex): void {
       host.root,
       (name) => {
         index.eventsSeen += 1;
-        if (name === null) index.unknownChange = true;
-        else index.pending.add(name);
+        if (name !== null && index.pending.size < MAX_PENDING) index.pending.add(name);
+        else if (!index.unknownChange) {
+          // Unnamed, or more than are worth checking one by one (nothing looked the index up for a while).
+          index.unknownChange = true;
+          index.pending.clear();
+        }
       },
       (err) => {
         host.logger.warn(`the watch of ${host.root} stopped (${err.message}): the root will be listed again`);
