@@ -2,6 +2,7 @@
 // fresh, isolated storage (a temp dir, a Redis key prefix) per test.
 
 import type { MessageMode, Store } from 'stepstore';
+import type { PlainTask, Worker } from '../helpers/children.js';
 
 export interface StoreOverrides {
   maxStepBytes?: number;
@@ -24,4 +25,10 @@ export interface Fixture {
 
 export interface Harness {
   fixture(): Promise<Fixture>;
+  /**
+   * Where the storage is crabtalk's own directories (fs): starts a child process that opens no
+   * store and writes to the fixture's root as crabtalk does. Undefined elsewhere, where the tests
+   * of such writes are skipped.
+   */
+  plainWrites?(fixture: Fixture, task: PlainTask): Worker;
 }

@@ -20,6 +20,7 @@ import { metaTests } from './meta.js';
 import { namingTests } from './naming.js';
 import { processTests } from './processes.js';
 import { repairTests } from './repair.js';
+import { rootChangeTests } from './root-changes.js';
 
 export function runConformance(name: string, harness: Harness): void {
   describe(name, () => {
@@ -37,6 +38,7 @@ export function runConformance(name: string, harness: Harness): void {
     repairTests(harness);
     concurrencyTests(harness);
     processTests(harness);
+    rootChangeTests(harness);
     largeTests(harness);
   });
 }

@@ -12,6 +12,9 @@ export type WorkerTask =
   | { name: 'create'; agent: string; sender: string; count: number }
   | { name: 'delete'; handle: string }
   | { name: 'create-compact'; agent: string; sender: string; tag: string }
+  /** Lines `{ i, op: 'create' | 'delete', handle }`: each session is deleted right after its create is printed. */
+  | { name: 'create-delete'; agent: string; sender: string; count: number }
+  | PlainTask
   // The torture tasks: they print StepStoreErrors as `{ op, error, message }` lines and go on.
   | {
       name: 'append-shared';
@@ -72,6 +75,28 @@ export type WorkerTask =
       maxBatch: number;
       pad: number;
     };
+
+/**
+ * crabtalk's own writes to an fs root (the spec's dir), by a worker that opens no store. Lines
+ * `{ i, op: 'create', handle, created_at }` once a session's meta is in place, `{ i, op: 'delete', handle }`
+ * once its directory is gone, and with metaAfterMs `{ i, op: 'mkdir', handle }` once its directory is made.
+ */
+export type PlainTask =
+  | {
+      name: 'plain-create';
+      agent: string;
+      sender: string;
+      /** `{agent}_{sender}_{seq}`, made in this order. */
+      handles: string[];
+      /** `rm -rf` each session right after making it. */
+      removeEach: boolean;
+      /** How long after its mkdir a session's meta is written; 0 for at once. */
+      metaAfterMs: number;
+      /** A pause of pauseMs after every pauseEvery sessions; 0 for none. */
+      pauseEvery: number;
+      pauseMs: number;
+    }
+  | { name: 'plain-remove'; handles: string[] };
 
 export interface Worker {
   child: ChildProcess;

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Durability, type Store } from 'stepstore';
 import type { Fixture, Harness, StoreOverrides } from '../conformance/harness.js';
+import { startWorker } from './children.js';
 
 export const quietLogger = { warn() {} };
 
@@ -42,5 +43,6 @@ export function fsHarness(durability: Durability): Harness {
         },
       };
     },
+    plainWrites: (fixture, task) => startWorker(fixture.workerSpec(), task),
   };
 }

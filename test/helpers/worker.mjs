@@ -14,7 +14,8 @@ async function openFromSpec(spec) {
   return openRedisStore({ url: spec.url, prefix: spec.prefix, logger: { warn() {} } });
 }
 
-const store = await openFromSpec(storeSpec);
+// crabtalk's own writes (the plain-* tasks) open no store: they touch the root (an fs spec's dir) directly.
+const store = task.name.startsWith('plain-') ? null : await openFromSpec(storeSpec);
 // stdout is a pipe: on Linux writes to it are synchronous, so a line printed
 // here has reached the parent even if this process is killed right after.
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
@@ -56,6 +57,53 @@ switch (task.name) {
   case 'create': {
     for (let i = 0; i < task.count; i++) {
       say({ i, handle: await store.createSession(task.agent, task.sender) });
+    }
+    break;
+  }
+  case 'create-delete': {
+    // creates a session of (agent, sender) and deletes it again, count times back to back
+    for (let i = 0; i < task.count; i++) {
+      const handle = await store.createSession(task.agent, task.sender);
+      say({ i, op: 'create', handle });
+      say({ i, op: 'delete', handle, deleted: await store.deleteSession(handle) });
+    }
+    break;
+  }
+  case 'plain-create': {
+    // creates `handles` in order as crabtalk does: mkdir <root>/<handle>, then its meta written to a
+    // temp file beside it and renamed in (with metaAfterMs, the mkdir is printed, and the meta
+    // written that long after it); with removeEach, `rm -rf`s each one right after; a pause of
+    // pauseMs after every pauseEvery sessions (0: none)
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    for (const [i, handle] of task.handles.entries()) {
+      const dir = path.join(storeSpec.dir, handle);
+      const created_at = crabtalkNow();
+      fs.mkdirSync(dir);
+      if (task.metaAfterMs > 0) {
+        say({ i, op: 'mkdir', handle });
+        await sleep(task.metaAfterMs);
+      }
+      const meta = { agent: task.agent, created_by: task.sender, created_at, title: '', updated_at: created_at, message_count: 0 };
+      const temp = path.join(dir, `meta.tmp.${process.pid}.${process.hrtime.bigint()}`);
+      fs.writeFileSync(temp, JSON.stringify(meta));
+      fs.renameSync(temp, path.join(dir, 'meta'));
+      say({ i, op: 'create', handle, created_at });
+      if (task.removeEach) {
+        fs.rmSync(dir, { recursive: true });
+        say({ i, op: 'delete', handle });
+      }
+      if (task.pauseEvery > 0 && i % task.pauseEvery === task.pauseEvery - 1) await sleep(task.pauseMs);
+    }
+    break;
+  }
+  case 'plain-remove': {
+    // `rm -rf <root>/<handle>` of each of `handles`, as crabtalk (or a user) removes a session
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    for (const [i, handle] of task.handles.entries()) {
+      fs.rmSync(path.join(storeSpec.dir, handle), { recursive: true });
+      say({ i, op: 'delete', handle });
     }
     break;
   }
@@ -169,7 +217,7 @@ switch (task.name) {
   default:
     throw new Error(`unknown task ${task.name}`);
 }
-await store.close();
+await store?.close();
 
 function pick(items) {
   return items[Math.floor(Math.random() * items.length)];
@@ -244,6 +292,12 @@ function pairWriter(pair, task) {
     });
     if (steps !== undefined) say({ i, op: 'append', handle, kind, steps, items, t0, t1: now() });
   };
+}
+
+/** Now as crabtalk stamps it: nanoseconds and `+00:00` (the digits below the millisecond from the monotonic clock). */
+function crabtalkNow() {
+  const below = String(process.hrtime.bigint() % 1_000_000n).padStart(6, '0');
+  return `${new Date().toISOString().slice(0, 23)}${below}+00:00`;
 }
 
 /** Microseconds on CLOCK_MONOTONIC (process.hrtime), one clock for every process on this machine. */
