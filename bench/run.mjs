@@ -24,9 +24,10 @@ import many from './groups/many.mjs';
 import load from './groups/load.mjs';
 import replay from './groups/replay.mjs';
 import dirs from './groups/dirs.mjs';
+import scale from './groups/scale.mjs';
 import redis from './groups/redis.mjs';
 
-const GROUPS = [single, many, load, replay, dirs, redis];
+const GROUPS = [single, many, load, replay, dirs, scale, redis];
 
 const FULL = {
   rounds: 7,
@@ -41,6 +42,15 @@ const FULL = {
   dirSessions: 10000,
   findReps: 20,
   listReps: 3,
+  scaleSizes: [1000, 10000, 100000],
+  scaleRedisSizes: [1000, 10000, 100000],
+  scaleFloorReps: 500,
+  scaleFindReps: 50,
+  scaleCreateReps: 20,
+  scalePairListReps: 20,
+  scaleListReps: 2,
+  scaleRedisListReps: 1,
+  scaleColdReps: 3,
 };
 
 const QUICK = {
@@ -56,6 +66,15 @@ const QUICK = {
   dirSessions: 1000,
   findReps: 10,
   listReps: 2,
+  scaleSizes: [1000, 10000],
+  scaleRedisSizes: [1000, 10000],
+  scaleFloorReps: 100,
+  scaleFindReps: 20,
+  scaleCreateReps: 5,
+  scalePairListReps: 5,
+  scaleListReps: 2,
+  scaleRedisListReps: 1,
+  scaleColdReps: 2,
 };
 
 /** After this long, inodes freed by a previous cleanup no longer slow file creation (measured: 60 s, 360 s while dirty). */
@@ -261,6 +280,7 @@ const env = {
   quick: opts.quick,
   params,
   dir: (...parts) => makeDir(...parts),
+  warn: (message) => warnings.push(message),
   async warm(run, ...parts) {
     const res = await execute(run, parts, false, true);
     if (res.error) warnings.push(`warm-up of ${parts.join('/')} failed: ${res.error}`);
@@ -315,7 +335,9 @@ try {
             const target = s.floors.includes(item) ? raw[si][r].before[item.id] : raw[si][r].variants[item.id];
             if (!target || target.error) continue;
             try {
-              Object.assign(target, await item.probe());
+              const found = await item.probe();
+              if (found.info && target.info) found.info = { ...target.info, ...found.info };
+              Object.assign(target, found);
             } catch (err) {
               target.error = `probe: ${err?.message ?? err}`;
             }
@@ -327,7 +349,8 @@ try {
     await group.teardown?.(state);
     syncDisk();
     await sleep(300);
-    const summaries = scenarios.map((s, i) => summarizeScenario(group, s, raw[i]));
+    const summaries = [];
+    for (const [i, s] of scenarios.entries()) summaries.push(summarizeScenario(group, s, raw[i], summaries));
     for (const sum of summaries) {
       say('');
       say(textTable(sum));

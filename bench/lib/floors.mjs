@@ -98,3 +98,109 @@ export function repeated(reps, op, verify) {
     return { ...timed, ops: reps, samples, ...extra };
   };
 }
+
+const fsyncAsync = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+const fdatasyncAsync = (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+const writeAsync = (fd, buf) =>
+  new Promise((resolve, reject) =>
+    fs.write(fd, buf, 0, buf.length, null, (err, written) => (err ? reject(err) : written === buf.length ? resolve() : reject(new Error(`short write ${written}`)))),
+  );
+
+/**
+ * The design floor with `sessions` sessions appending at once, `perSession`
+ * steps each: the same syscalls per step, the two fsyncs on the thread pool
+ * (as an async store must), the cheap calls synchronous; no validation, no meta.
+ */
+export function concurrentDesignFloor(sessions, perSession) {
+  const bufs = Array.from({ length: sessions }, (_, k) => messageBuffers(perSession, `c${k}-`));
+  return async (ctx) => {
+    const base = ctx.dir();
+    const dirs = bufs.map((_, k) => {
+      const dir = path.join(base, `s${k}`);
+      fs.mkdirSync(dir);
+      return dir;
+    });
+    const samples = new Float64Array(sessions * perSession);
+    const pid = process.pid;
+    const t = ctx.start();
+    await Promise.all(
+      dirs.map(async (dir, k) => {
+        for (let j = 0; j < perSession; j++) {
+          const s = performance.now();
+          const temp = path.join(dir, `.tmp-${pid}-${j}`);
+          const fd = fs.openSync(temp, 'wx', 0o600);
+          fs.writeSync(fd, bufs[k][j]);
+          await fsyncAsync(fd);
+          fs.closeSync(fd);
+          fs.linkSync(temp, path.join(dir, stepName(j + 1)));
+          fs.unlinkSync(temp);
+          const dfd = fs.openSync(dir, 'r');
+          await fsyncAsync(dfd);
+          fs.closeSync(dfd);
+          samples[k * perSession + j] = performance.now() - s;
+        }
+      }),
+    );
+    const timed = ctx.stop(t);
+    for (const dir of dirs) {
+      const names = fs.readdirSync(dir);
+      check(names.length === perSession && names.every((x) => x.startsWith('step-')), `concurrent design floor left ${names.length} files in ${dir}, expected ${perSession} steps`);
+    }
+    return { ...timed, ops: sessions * perSession, samples };
+  };
+}
+
+/**
+ * Group commit: `sessions` sessions append `perSession` steps each, awaiting
+ * each append, into one pre-opened log file. Appends queue; whenever no flush
+ * is in flight, everything queued goes out as one write + one fdatasync (both
+ * on the thread pool) and all of it resolves together.
+ */
+export function groupCommitFloor(sessions, perSession) {
+  const bufs = Array.from({ length: sessions }, (_, k) => messageBuffers(perSession, `g${k}-`));
+  const bytes = bufs.flat().reduce((sum, b) => sum + b.length, 0);
+  return async (ctx) => {
+    const file = path.join(ctx.dir(), 'group.log');
+    const fd = fs.openSync(file, 'a');
+    let queue = [];
+    let flushing = false;
+    let flushes = 0;
+    const flush = async () => {
+      flushing = true;
+      while (queue.length > 0) {
+        const batch = queue;
+        queue = [];
+        flushes += 1;
+        try {
+          await writeAsync(fd, Buffer.concat(batch.map((item) => item.buf)));
+          await fdatasyncAsync(fd);
+          for (const item of batch) item.resolve();
+        } catch (err) {
+          for (const item of batch) item.reject(err);
+        }
+      }
+      flushing = false;
+    };
+    const append = (buf) =>
+      new Promise((resolve, reject) => {
+        queue.push({ buf, resolve, reject });
+        if (!flushing) flush();
+      });
+    const samples = new Float64Array(sessions * perSession);
+    const t = ctx.start();
+    await Promise.all(
+      bufs.map(async (list, k) => {
+        for (let j = 0; j < perSession; j++) {
+          const s = performance.now();
+          await append(list[j]);
+          samples[k * perSession + j] = performance.now() - s;
+        }
+      }),
+    );
+    const timed = ctx.stop(t);
+    fs.closeSync(fd);
+    check(fs.statSync(file).size === bytes, `group-commit floor file holds ${fs.statSync(file).size} bytes, expected ${bytes}`);
+    const total = sessions * perSession;
+    return { ...timed, ops: total, samples, info: { syncsPerStep: flushes / total } };
+  };
+}

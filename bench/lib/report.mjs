@@ -23,10 +23,20 @@ function formatBytes(b) {
   return `${(b / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/**
+ * Target kinds: ratio (median per-round ratio to floor `ref`), stall (longest
+ * stall over rounds, ms), rss (median RSS growth / history bytes), time
+ * (median time per op, ms), vs (median time per op / the median of variant
+ * `variant` (default: the same id) in scenario `scenario` of the same group,
+ * summarized earlier), info (median over rounds of info field `field`, in `unit`).
+ */
 function targetText(t, refLabelOf) {
   if (t.kind === 'ratio') return `≤ ${t.max}x ${refLabelOf(t.ref)}`;
   if (t.kind === 'stall') return `stall ≤ ${t.max} ms`;
   if (t.kind === 'rss') return `RSS ≤ ${t.max}x history`;
+  if (t.kind === 'time') return `≤ ${formatTime(t.max)} per ${t.per ?? 'op'}`;
+  if (t.kind === 'vs') return `≤ ${t.max}x the same in ${t.scenario}`;
+  if (t.kind === 'info') return `${t.what ?? t.field} ≤ ${t.max} ${t.unit}`;
   return '?';
 }
 
@@ -34,6 +44,9 @@ function shortTarget(t) {
   if (t.kind === 'ratio') return `≤ ${t.max}x`;
   if (t.kind === 'stall') return `stall ≤ ${t.max} ms`;
   if (t.kind === 'rss') return `RSS ≤ ${t.max}x`;
+  if (t.kind === 'time') return `≤ ${formatTime(t.max)}`;
+  if (t.kind === 'vs') return `≤ ${t.max}x ${t.scenario}`;
+  if (t.kind === 'info') return `≤ ${t.max} ${t.unit}`;
   return '?';
 }
 
@@ -44,6 +57,7 @@ function infoText(info) {
   if (info.metaWrites !== undefined) parts.push(`${info.metaWrites} meta writes`);
   if (info.closeMs !== undefined) parts.push(`close ${formatTime(info.closeMs)}`);
   if (info.stepsReadPerLoad !== undefined) parts.push(`${info.stepsReadPerLoad} steps read/load`);
+  if (info.bytesPerSession !== undefined) parts.push(`${info.bytesPerSession.toFixed(0)} B/session indexed (heap + array buffers, fresh process)`);
   return parts.join(', ');
 }
 
@@ -87,10 +101,15 @@ function pooledSamples(results) {
   return summarizeSamples(pooled);
 }
 
-/** Turns the raw rounds of one scenario into table rows, target verdicts and a JSON-able raw record. */
-export function summarizeScenario(group, scenario, rounds) {
+/**
+ * Turns the raw rounds of one scenario into table rows, target verdicts and a
+ * JSON-able raw record. `earlier`: the summaries of the group's scenarios
+ * before this one, which `vs` targets refer to.
+ */
+export function summarizeScenario(group, scenario, rounds, earlier = []) {
   const floorLabel = Object.fromEntries(scenario.floors.map((f) => [f.id, f.label.replace(/^floor: /, '')]));
-  const refLabelOf = (id) => (id === 'fdatasync' ? 'fdatasync floor' : id === 'design' ? 'design floor' : `${id} floor`);
+  const shortOf = Object.fromEntries(scenario.floors.filter((f) => f.short).map((f) => [f.id, f.short]));
+  const refLabelOf = (id) => shortOf[id] ?? (id === 'fdatasync' ? 'fdatasync floor' : id === 'design' ? 'design floor' : `${id} floor`);
   const floorPerRound = {};
   for (const f of scenario.floors) {
     floorPerRound[f.id] = rounds.map((r) => (perOp(r.before[f.id]) + perOp(r.after[f.id])) / 2);
@@ -163,6 +182,20 @@ export function summarizeScenario(group, scenario, rounds) {
           value = ratio;
           shown = formatRatio(ratio);
           compact = shown;
+        } else if (t.kind === 'time') {
+          value = row.medianMs;
+          shown = formatTime(value);
+          compact = shown;
+        } else if (t.kind === 'vs') {
+          const other = earlier.find((x) => x.id === t.scenario)?.rows.find((r) => r.kind === 'variant' && r.id === (t.variant ?? v.id));
+          const base = other && !other.broken ? other.medianMs : NaN;
+          value = row.medianMs / base;
+          shown = `${formatRatio(value)} (${formatTime(row.medianMs)} vs ${formatTime(base)})`;
+          compact = formatRatio(value);
+        } else if (t.kind === 'info') {
+          value = row.info?.[t.field] ?? NaN;
+          shown = Number.isFinite(value) ? `${value.toFixed(0)} ${t.unit}` : '—';
+          compact = shown;
         } else if (t.kind === 'stall') {
           value = stall ? stall.max : NaN;
           shown = stall ? `max ${formatTime(stall.max)} (median ${formatTime(stall.median)})` : '—';
@@ -213,7 +246,10 @@ function cells(row, show) {
   ];
   if (show.stall) c.push(row.stall && row.kind !== 'floor' ? `${formatTime(row.stall.median)} / ${formatTime(row.stall.max)}` : '');
   if (show.rss) c.push(row.rss ? `${formatBytes(row.rss.medianBytes)} (${formatRatio(row.rss.medianX)})` : '');
-  if (show.info) c.push(row.kind === 'floor' && row.drift ? `after/before ${formatRatio(row.drift)}` : infoText(row.info));
+  if (show.info) {
+    const drift = row.kind === 'floor' && row.drift ? `after/before ${formatRatio(row.drift)}` : '';
+    c.push([drift, infoText(row.info)].filter(Boolean).join(', '));
+  }
   return c;
 }
 
