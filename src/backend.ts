@@ -20,8 +20,10 @@ export interface Backend {
    * Every session whose name starts with `namePrefix` and has a readable
    * meta, in slices, any order; complete for every create and delete that
    * finished before the call, with every meta as it was at the call or later.
+   * At most `limit` of them are wanted: when more are listed, the backend may
+   * leave out metas it knows unchanged (meta null; read them with readMeta).
    */
-  listSessions(namePrefix: string): AsyncIterable<ListedSession[]>;
+  listSessions(namePrefix: string, limit: number): AsyncIterable<ListedSession[]>;
   /**
    * What tells this session from any other that was or will be stored under
    * the same handle; null when there is no session. Readers compare it before

@@ -143,7 +143,7 @@ export async function list(
     const keep = limit + SPARE_LISTED;
     let first: ListedSession[] = [];
     let matched = 0;
-    for await (const slice of ctx.backend.listSessions(namePrefix)) {
+    for await (const slice of ctx.backend.listSessions(namePrefix, limit)) {
       const matches = slice.filter((s) => (agent === undefined || s.agent === agent) && (createdBy === undefined || s.createdBy === createdBy));
       matched += matches.length;
       if (keep === Number.POSITIVE_INFINITY) for (const session of matches) first.push(session);

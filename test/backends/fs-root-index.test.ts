@@ -181,17 +181,20 @@ describe('large listings', () => {
 
   it('never mistake a meta rewritten in place, same size, within one clock tick, for the one they read', async () => {
     const root = path.join(base, 'r');
-    makeRoot(root, 2, 2);
+    makeRoot(root, 2, 3);
+    await sleep(100);
     const store = await open(root);
     const file = path.join(root, 'bench_user-1_2', 'meta');
-    const at = new Date(Date.now() - 1000).toISOString();
-    for (let round = 0; round < 20; round++) {
-      const title = `title-${String(round).padStart(2, '0')}`;
-      // In place: same inode, same size, the mtime in the same tick as the previous write.
-      fs.writeFileSync(file, metaText('bench', 'user-1', at, title));
-      const listed = await store.listSessions({ agent: 'bench', createdBy: 'user-1' });
-      expect(listed.find((s) => s.handle === 'bench_user-1_2')!.meta.title).toBe(title);
-      if (round % 5 === 4) await sleep(120); // and sometimes long enough for the cache to trust the meta
+    const other = JSON.parse(fs.readFileSync(path.join(root, 'bench_user-1_3', 'meta'), 'utf8')) as { updated_at: string };
+    const pivot = Date.parse(other.updated_at);
+    for (let round = 0; round < 30; round++) {
+      // In place: same inode, same size; updated_at before or after the pair's newest, in turn.
+      const newer = round % 2 === 0;
+      const at = new Date(pivot + (newer ? 3_600_000 : -3_600_000)).toISOString();
+      fs.writeFileSync(file, metaText('bench', 'user-1', at));
+      const [first] = await store.listSessions({ agent: 'bench', createdBy: 'user-1', limit: 1 });
+      expect(first!.handle).toBe(newer ? 'bench_user-1_2' : 'bench_user-1_3');
+      if (round % 5 === 4) await sleep(120); // and now and then long enough for the cache to trust what it read
     }
   });
 });

@@ -38,8 +38,8 @@ export class FsBackend implements Backend {
     return sessions.sessionsBySeq(this.#ctx, prefix);
   }
 
-  listSessions(namePrefix: string): AsyncIterable<ListedSession[]> {
-    return listing.listSessions(this.#ctx, namePrefix);
+  listSessions(namePrefix: string, limit: number): AsyncIterable<ListedSession[]> {
+    return listing.listSessions(this.#ctx, namePrefix, limit);
   }
 
   async identity(slug: Slug): Promise<string | null> {

@@ -1,6 +1,7 @@
-// Listing sessions from the root's index (root-index.ts), without reading
-// every meta on every call. A listing of at most CHECK_ALL_MAX sessions stats
-// each meta and reads the ones that changed. A larger one trusts what it knows:
+// Listing sessions from the root's index (root-index.ts). A listing that
+// returns every session reads every meta. One that returns fewer (a limit)
+// need not: over at most CHECK_ALL_MAX sessions it stats each meta and reads
+// the ones that changed. A larger one trusts what it knows:
 // metas this store or another stepstore process replaced are reported by the
 // root's watch (meta.ts touches the session directory), so their new metas are
 // read at once; changes by other programs are found by a check of every meta
@@ -16,6 +17,7 @@ import { instantOf } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
 import type { FsContext } from './context.js';
 import { readDiskMeta } from './meta.js';
+import { sessionMeta } from './sessions.js';
 import { metaPath } from './paths.js';
 import { INDEX_SLICE_MS, RACY_MS, currentIndex, type PairEntry } from './root-index.js';
 
@@ -26,20 +28,35 @@ const LIST_SLICE_MS = 2;
 export const CHECK_ALL_MAX = 1000;
 
 /**
- * One session of a listing: from the cache while its meta is known unchanged
- * (`trust`: nothing reported a change; else its signature still matches) and
- * no bump of this store is pending, else read (and cached when the meta is
- * older than a clock tick and names the pair's agent and sender). Null when
- * it is no session now, or its meta is unreadable (a warning).
+ * How a listing learns the metas of its sessions: `read` each (every one is
+ * returned); `check` each one's signature and read those that changed; or
+ * `trust` the cache for those nothing reported changed.
  */
-function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, seq: number, where: number, trust: boolean): ListedSession | null {
+type Mode = 'read' | 'check' | 'trust';
+
+function modeOf(count: number, limit: number): Mode {
+  if (limit >= count) return 'read';
+  return count > CHECK_ALL_MAX ? 'trust' : 'check';
+}
+
+/**
+ * One session of a listing, without its meta when the cache knows it
+ * unchanged and no bump of this store is pending; else read (and cached when
+ * the meta is older than a clock tick and names the pair's agent and sender).
+ * Null when it is no session now, or its meta is unreadable (a warning).
+ */
+function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, seq: number, where: number, mode: Mode): ListedSession | null {
   const slug = slugOf(prefix, seq);
+  if (mode === 'read') {
+    const meta = sessionMeta(ctx, slug);
+    return meta === null ? null : listedOf({ slug, meta });
+  }
   const { cache } = ctx.rootIndex;
   // Where seq sits in the pair: where the listing found it, unless the pair changed since.
   const at = pair.seqs[where] === seq ? where : pair.seqs.indexOf(seq);
   const slot = at < 0 || pair.slots === null ? -1 : pair.slots[at]!;
   const known = slot >= 0 && cache.known(slot) && !ctx.bumps.holds(slug);
-  if (known && trust) return cache.listed(slot, slug, pair.agent!, pair.createdBy!);
+  if (known && mode === 'trust') return cache.listed(slot, slug, pair.agent!, pair.createdBy!);
   const takenAt = Date.now();
   let stat: Stats | null = null;
   try {
@@ -57,29 +74,27 @@ function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, s
   }
   if (disk === null) return null;
   const listed = listedOf({ slug, meta: ctx.bumps.applyTo(slug, disk) });
-  let cachedNow = false;
   if (stat !== null && at >= 0 && stat.isFile() && Math.max(stat.mtimeMs, stat.ctimeMs) < takenAt - RACY_MS) {
     if (pair.agent === null) [pair.agent, pair.createdBy] = [disk.agent, disk.created_by];
     if (disk.agent === pair.agent && disk.created_by === pair.createdBy) {
       pair.slots ??= pair.seqs.map(() => -1);
       const own = pair.slots[at]! >= 0 ? pair.slots[at]! : (pair.slots[at] = cache.alloc());
       cache.set(own, stat, instantOf(disk.updated_at), instantOf(disk.created_at));
-      cachedNow = !ctx.bumps.holds(slug);
+      // A large listing keeps only what it orders by: the few metas it returns are read again at the end.
+      if (mode === 'trust' && !ctx.bumps.holds(slug)) listed.meta = null;
     }
   }
-  // A large listing keeps only what it orders by: the few metas it returns are read again at the end.
-  if (trust && cachedNow) listed.meta = null;
   return listed;
 }
 
-/** The sessions whose handles start with `namePrefix`, from the index; see the header for which metas are read. */
-export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGenerator<ListedSession[]> {
+/** The sessions whose handles start with `namePrefix`, from the index; see the header and Mode for which metas are read. */
+export async function* listSessions(ctx: FsContext, namePrefix: string, limit: number): AsyncGenerator<ListedSession[]> {
   let index = await currentIndex(ctx);
   let pairs = index.matching(namePrefix);
   let count = 0;
   for (const [, pair] of pairs) count += pair.seqs.length;
-  const trust = count > CHECK_ALL_MAX;
-  if (trust) {
+  const mode = modeOf(count, limit);
+  if (mode === 'trust') {
     // Trusting the cache: first hear of every meta other stepstore processes replaced before this call.
     index = await currentIndex(ctx, { drain: true });
     pairs = index.matching(namePrefix);
@@ -89,7 +104,7 @@ export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGe
   for (const [prefix, pair] of pairs) {
     const seqs = pair.seqs.slice();
     for (let i = 0; i < seqs.length; i++) {
-      const listed = listedSession(ctx, prefix, pair, seqs[i]!, i, trust);
+      const listed = listedSession(ctx, prefix, pair, seqs[i]!, i, mode);
       if (listed !== null) slice.push(listed);
       if (performance.now() - since >= LIST_SLICE_MS) {
         yield slice;
@@ -100,7 +115,7 @@ export async function* listSessions(ctx: FsContext, namePrefix: string): AsyncGe
     }
   }
   if (slice.length > 0) yield slice;
-  if (trust) startCheck(ctx);
+  if (mode === 'trust') startCheck(ctx);
 }
 
 /**

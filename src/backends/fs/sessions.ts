@@ -130,7 +130,7 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
  * The meta of `slug` as this store sees it, or null (with a warning when
  * corrupt) so scans skip it. `knownDir`: a listing already saw a real directory.
  */
-function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
+export function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
   try {
     const disk = readDiskMeta(ctx, slug, knownDir);
     return disk === null ? null : ctx.bumps.applyTo(slug, disk);
