@@ -7,20 +7,27 @@ import type { ListedSession, StoredSession } from './records.js';
 import { seqOf } from './slug.js';
 import { instantOf } from './time.js';
 
-/** A session read with its meta, as a listing sees it. */
+/** A session read with its meta, as a listing sees it (created_at parsed only when an order needs it). */
 export function listedOf({ slug, meta }: StoredSession): ListedSession {
   const updated = instantOf(meta.updated_at);
-  const created = instantOf(meta.created_at);
   return {
     slug,
     agent: meta.agent,
     createdBy: meta.created_by,
     updatedSeconds: updated?.seconds ?? Number.NaN,
     updatedNanos: updated?.nanos ?? 0,
-    createdSeconds: created?.seconds ?? Number.NaN,
-    createdNanos: created?.nanos ?? 0,
     meta,
   };
+}
+
+/** Fills in the created instant of a session listed with its meta. */
+function withCreated(session: ListedSession): ListedSession {
+  if (session.createdSeconds === undefined) {
+    const created = session.meta === null ? null : instantOf(session.meta.created_at);
+    session.createdSeconds = created?.seconds ?? Number.NaN;
+    session.createdNanos = created?.nanos ?? 0;
+  }
+  return session;
 }
 
 /** As compareInstants, on instants in numbers (NaN seconds: unparsable, first). */
@@ -33,9 +40,12 @@ function compareSplit(aSeconds: number, aNanos: number, bSeconds: number, bNanos
 
 /** Negative when `a` comes first in a listing. */
 export function listingOrder(a: ListedSession, b: ListedSession): number {
+  const byUpdated = compareSplit(b.updatedSeconds, b.updatedNanos, a.updatedSeconds, a.updatedNanos);
+  if (byUpdated !== 0) return byUpdated;
+  withCreated(a);
+  withCreated(b);
   return (
-    compareSplit(b.updatedSeconds, b.updatedNanos, a.updatedSeconds, a.updatedNanos) ||
-    compareSplit(b.createdSeconds, b.createdNanos, a.createdSeconds, a.createdNanos) ||
+    compareSplit(b.createdSeconds!, b.createdNanos!, a.createdSeconds!, a.createdNanos!) ||
     seqOf(b.slug) - seqOf(a.slug) ||
     (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)
   );

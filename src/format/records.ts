@@ -24,7 +24,8 @@ export interface ListedSession {
   /** updated_at and created_at as instants (time.ts), in plain numbers: seconds NaN when unparsable. */
   updatedSeconds: number;
   updatedNanos: number;
-  createdSeconds: number;
-  createdNanos: number;
+  /** Absent until an order needs it (two sessions updated at the same instant): then read from meta. */
+  createdSeconds?: number;
+  createdNanos?: number;
   meta: ConversationMeta | null;
 }

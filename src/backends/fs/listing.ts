@@ -48,7 +48,8 @@ function modeOf(count: number, limit: number): Mode {
 function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, seq: number, where: number, mode: Mode): ListedSession | null {
   const slug = slugOf(prefix, seq);
   if (mode === 'read') {
-    const meta = sessionMeta(ctx, slug);
+    // A real directory as of this listing's look at the root (the index took in every change before it).
+    const meta = sessionMeta(ctx, slug, true);
     return meta === null ? null : listedOf({ slug, meta });
   }
   const { cache } = ctx.rootIndex;
