@@ -2,8 +2,9 @@
 // table is nearly full (`ulimit -n 64`) runs 300 appends and 300 loads on one
 // store at once. They queue for descriptors rather than fail with EMFILE, and
 // every step lands exactly once. In process, through an injected FsLayer: a
-// small descriptor table (EMFILE past a cap) is waited out the same way, and
-// an EMFILE that never clears fails every operation with IO_ERROR, promptly.
+// small descriptor table (EMFILE past a cap) is waited out the same way, meta
+// bumps included (close() drops none), and an EMFILE that never clears fails
+// every operation with IO_ERROR, promptly.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -71,13 +72,13 @@ function emfile(path: string): NodeJS.ErrnoException {
   return err;
 }
 
-/** node:fs, where openSync fails with EMFILE while `cap` descriptors it opened are open, or whenever `refuse` says so. */
+/** node:fs, where openSync fails with EMFILE while `state.cap` descriptors it opened are open, or whenever `refuse` says so. */
 function limitedFs(cap: number, refuse: (flags: number) => boolean = () => false) {
-  const state = { open: 0, refused: 0 };
+  const state = { open: 0, refused: 0, cap };
   const layer: FsLayer = {
     ...nodeFs,
     openSync(path, flags, mode) {
-      if (state.open >= cap || refuse(flags)) {
+      if (state.open >= state.cap || refuse(flags)) {
         state.refused += 1;
         throw emfile(path);
       }
@@ -108,7 +109,8 @@ describe('fs backend with a small descriptor table (in process)', () => {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'stepstore-fds-'));
     dirs.push(base);
     const { layer, state } = limitedFs(8);
-    const store = await openStore({ dir: path.join(base, 'sessions'), fs: layer, logger: { warn() {} } });
+    const warnings: string[] = [];
+    const store = await openStore({ dir: path.join(base, 'sessions'), fs: layer, logger: { warn: (message: string) => void warnings.push(message) } });
     const handles = await seeded(store, 100);
     const batchOf = (i: number) => Array.from({ length: i % 4 === 0 ? 5 : 1 }, (_, k) => msg(`${i}:new${k}`));
     const results = await Promise.allSettled(
@@ -117,12 +119,39 @@ describe('fs backend with a small descriptor table (in process)', () => {
     expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
     expect(state.refused).toBeGreaterThan(0);
     await store.close();
+    // No meta write gave up on the shortage, not even at close.
+    expect(warnings).toEqual([]);
     const check = await openStore({ dir: path.join(base, 'sessions'), logger: { warn() {} } });
     for (const [i, handle] of handles.entries()) {
       const snapshot = await check.loadSession(handle);
       expect(snapshot?.history).toEqual([msg(`${i}:seed`), ...batchOf(i)]);
       expect(snapshot?.meta.message_count).toBe(1 + batchOf(i).length);
     }
+    await check.close();
+  });
+
+  it('close() writes every queued bump when meta writes meet EMFILE: they wait their turn, none is dropped', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'stepstore-fds-'));
+    dirs.push(base);
+    const root = path.join(base, 'sessions');
+    const seeding = await openStore({ dir: root, logger: { warn() {} } });
+    const handles = await seeded(seeding, 20);
+    await seeding.close();
+    const { layer, state } = limitedFs(Number.POSITIVE_INFINITY);
+    const warnings: string[] = [];
+    const store = await openStore({ dir: root, fs: layer, logger: { warn: (message: string) => void warnings.push(message) } });
+    // Another process holds every meta lock, so the timer writes none of the bumps: all are queued at close.
+    const locks = handles.map((handle) => path.join(root, handle, '.meta.lock'));
+    for (const lock of locks) fs.writeFileSync(lock, '', { flag: 'wx' });
+    await Promise.all(handles.map((handle, i) => store.appendMessages(handle, [msg(`${i}:new`)])));
+    for (const lock of locks) fs.rmSync(lock);
+    // Room for one descriptor: while one meta write syncs its directory, the opens of the others fail with EMFILE.
+    state.cap = 1;
+    await store.close();
+    expect(state.refused).toBeGreaterThan(0);
+    expect(warnings).toEqual([]);
+    const check = await openStore({ dir: root, logger: { warn() {} } });
+    expect(await Promise.all(handles.map(async (handle) => (await check.loadSession(handle))?.meta.message_count))).toEqual(handles.map(() => 2));
     await check.close();
   });
 

@@ -7,8 +7,10 @@
 // shrinks to what the store holds then, and the operation, having given back
 // everything it took, waits until another operation of this store releases
 // what it held, then runs again; with nothing of this store to wait for, it
-// fails at once. Every wait after a shortage is bounded: waiters fail with
-// IO_ERROR once no operation of the store has finished for STALL_MS.
+// fails at once, unless one released some while it ran (the descriptor it
+// lacked may be free by the time it fails): then it runs again at once.
+// Every wait after a shortage is bounded: waiters fail with IO_ERROR once no
+// operation of the store has finished for STALL_MS.
 
 import { StepStoreError } from '../../errors.js';
 
@@ -41,6 +43,8 @@ export class DescriptorGate {
   #credit = 0;
   /** Operations finished, ever: the progress the stall watchdog looks for. */
   #finished = 0;
+  /** Operations that gave back their units through `give`, ever. */
+  #given = 0;
   /** Waiting their turn for units, in order. */
   readonly #queue: Waiter[] = [];
   /**
@@ -72,9 +76,15 @@ export class DescriptorGate {
     });
   }
 
+  /** A mark for `shortage`, taken as an attempt begins. */
+  get given(): number {
+    return this.#given;
+  }
+
   /** Gives back `units` of an operation that ran, whether it succeeded (`finished`) or failed otherwise than for want of descriptors. */
   give(units: number, finished: boolean): void {
     this.#held -= units;
+    this.#given += 1;
     if (finished) {
       this.#finished += 1;
       if (this.#limit < MAX_DESCRIPTORS && ++this.#credit >= this.#limit) {
@@ -93,12 +103,14 @@ export class DescriptorGate {
    * the budget to what the store holds now. Returns the wait until another
    * operation gives back what it holds, after which the caller holds `units`
    * again; or null when this store holds nothing (the caller fails, and one
-   * parked operation gets its turn to try once more).
+   * parked operation gets its turn to try once more) and no operation gave
+   * back its units since `since` (`given` as the attempt began).
    */
-  shortage(units: number): Promise<void> | null {
+  shortage(units: number, since = this.#given): Promise<void> | null {
     this.#held -= units;
     this.#admit();
     if (this.#held === 0) {
+      if (this.#given !== since) return this.wait(units);
       const next = this.#parked.shift();
       if (next !== undefined) {
         this.#queue.unshift(next);
@@ -182,13 +194,13 @@ async function readLater<T>(gate: DescriptorGate, units: number, read: () => T, 
   }
 }
 
-/** Gives back the units of a failed try: the wait before the next try after a shortage worth waiting out; else throws `err`. */
-function afterFailure(gate: DescriptorGate, units: number, err: unknown): Promise<void> {
+/** Gives back the units of a failed try begun at `since`: the wait before the next try after a shortage worth waiting out; else throws `err`. */
+function afterFailure(gate: DescriptorGate, units: number, err: unknown, since?: number): Promise<void> {
   if (!isShortage(err)) {
     gate.give(units, false);
     throw err;
   }
-  const turn = gate.shortage(units);
+  const turn = gate.shortage(units, since);
   if (turn === null) throw err;
   return turn;
 }
@@ -201,6 +213,7 @@ function afterFailure(gate: DescriptorGate, units: number, err: unknown): Promis
 export async function holding<T>(gate: DescriptorGate, units: number, again: boolean, run: () => Promise<T>): Promise<T> {
   if (!gate.take(units)) await gate.wait(units);
   for (;;) {
+    const since = gate.given;
     try {
       const value = await run();
       gate.give(units, true);
@@ -211,7 +224,7 @@ export async function holding<T>(gate: DescriptorGate, units: number, again: boo
         if (isShortage(err)) gate.shrink();
         throw err;
       }
-      await afterFailure(gate, units, err);
+      await afterFailure(gate, units, err, since);
     }
   }
 }

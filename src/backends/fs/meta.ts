@@ -3,7 +3,8 @@
 // holds the meta lock (lock.ts); bumps from appendMessages reach meta through
 // the write-behind queue (bumps.ts), which writes them with writeBump.
 // Reads and writes of meta take their descriptors from the store's budget
-// (descriptors.ts); a write takes them before the lock, never waiting while holding it.
+// (descriptors.ts); a write takes them before the lock, never waiting while
+// holding it. A bump write that meets EMFILE waits its turn and runs again.
 
 import { StepStoreError, ioError, sessionNotFound } from '../../errors.js';
 import { applyBump } from '../../format/bump.js';
@@ -14,7 +15,7 @@ import type { ConversationMeta } from '../../types.js';
 import type { PendingBump } from './bumps.js';
 import { readLimit, type FsContext } from './context.js';
 import { holding, isShortage, readNow } from './descriptors.js';
-import { kindOf, readRegularFileSync } from './durable.js';
+import { errnoOf, kindOf, readRegularFileSync } from './durable.js';
 import { syncDir, syncsAt } from './durability.js';
 import { LOCK_WAIT_MS, withLock } from './lock.js';
 import { metaPath, sessionDir } from './paths.js';
@@ -60,15 +61,21 @@ export async function readMeta(ctx: FsContext, slug: Slug): Promise<Conversation
 /** Descriptors a meta write holds at once: write-file-atomic's temp (opened twice), then the directory for its sync. */
 export const META_WRITE_UNITS = 2;
 
-/** withLock, holding the descriptors of a meta write (taken first). */
-function withLockHeld(ctx: FsContext, slug: Slug, waitMs: number, write: () => Promise<void>): Promise<boolean> {
-  return holding(ctx.descriptors, META_WRITE_UNITS, false, () => withLock(ctx, slug, waitMs, write));
+/**
+ * withLock, holding the descriptors of a meta write (taken first); `again`:
+ * after EMFILE or ENFILE, which leaves meta as it was (replaceMeta), wait the
+ * turn and run `write` again, lock and all.
+ */
+function withLockHeld(ctx: FsContext, slug: Slug, waitMs: number, write: () => Promise<void>, again = false): Promise<boolean> {
+  return holding(ctx.descriptors, META_WRITE_UNITS, again, () => withLock(ctx, slug, waitMs, write));
 }
 
 /**
  * Replaces meta: checks it is not a symlink, writes atomically, syncs the
  * directory as durability asks. When that last sync fails, the previous meta
- * is put back (best effort) before rejecting, so a failed write leaves no visible change.
+ * is put back (best effort) before rejecting, so a failed write leaves no
+ * visible change. It rejects with EMFILE or ENFILE (as cause) only when meta
+ * is as it was: one that could not be put back is reported otherwise.
  */
 export async function replaceMeta(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
@@ -87,8 +94,10 @@ export async function replaceMeta(ctx: FsContext, slug: Slug, meta: Conversation
     try {
       await syncDir(ctx, 'newEntries', dir);
     } catch (err) {
-      if (typeof previous === 'string') await ctx.fs.replaceFile(path, Buffer.from(previous, 'utf8'), syncData).catch(() => undefined);
-      throw err;
+      const restored =
+        typeof previous === 'string' && (await ctx.fs.replaceFile(path, Buffer.from(previous, 'utf8'), syncData).then(() => true, () => false));
+      if (restored || !isShortage(err)) throw err;
+      throw new StepStoreError('IO_ERROR', `syncing the new meta of ${slug} failed (${errnoOf(err)}), and the previous meta could not be put back`);
     }
   } catch (err) {
     throw ioError(err, `writing meta of ${slug}`);
@@ -125,7 +134,10 @@ export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMe
   }
 }
 
-/** Writes one queued bump onto the meta on disk, holding the lock (another process may be bumping it too). */
+/**
+ * Writes one queued bump onto the meta on disk, holding the lock (another
+ * process may be bumping it too); after EMFILE it runs again, reading the disk anew.
+ */
 export function writeBump(
   ctx: FsContext,
   slug: Slug,
@@ -140,7 +152,7 @@ export function writeBump(
     const target = applyBump(disk, bump);
     onTarget(target);
     await replaceMeta(ctx, slug, target);
-  });
+  }, true);
 }
 
 /**
