@@ -82,7 +82,7 @@ export const nodeFs: FsLayer = {
   readdir: (path) => fs.promises.readdir(path),
   readdirTyped: (path) => fs.promises.readdir(path, { withFileTypes: true }),
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
-  opendir: (path) => fs.promises.opendir(path, { bufferSize: 256 }),
+  opendir: (path) => fs.promises.opendir(path, { bufferSize: 1024 }),
   watch: (path, onName, onError) => {
     const watcher = fs.watch(path, { persistent: false, encoding: 'utf8' }, (_event, name) => onName(name));
     watcher.on('error', onError);

@@ -21,7 +21,7 @@ import { sessionMeta } from './sessions.js';
 import { metaPath } from './paths.js';
 import { INDEX_SLICE_MS, RACY_MS, currentIndex, type PairEntry } from './root-index.js';
 
-/** A listing's slice: short, as the caller orders each slice before the next. */
+/** A slice of a listing cut by a limit: short, as the caller orders each slice before the next. */
 const LIST_SLICE_MS = 2;
 
 /** Listings up to this many sessions check every meta (a few ms of lstat); larger ones trust the watch and the background check. */
@@ -100,6 +100,8 @@ export async function* listSessions(ctx: FsContext, namePrefix: string, limit: n
     index = await currentIndex(ctx, { drain: true });
     pairs = index.matching(namePrefix);
   }
+  // Sessions read in full are only collected by the caller; others are ordered slice by slice: shorter slices.
+  const sliceMs = mode === 'read' ? INDEX_SLICE_MS : LIST_SLICE_MS;
   let slice: ListedSession[] = [];
   let since = performance.now();
   for (const [prefix, pair] of pairs) {
@@ -107,7 +109,7 @@ export async function* listSessions(ctx: FsContext, namePrefix: string, limit: n
     for (let i = 0; i < seqs.length; i++) {
       const listed = listedSession(ctx, prefix, pair, seqs[i]!, i, mode);
       if (listed !== null) slice.push(listed);
-      if (performance.now() - since >= LIST_SLICE_MS) {
+      if (performance.now() - since >= sliceMs) {
         yield slice;
         slice = [];
         await nextTurn();
