@@ -147,6 +147,7 @@ async function checkMetas(ctx: FsContext): Promise<void> {
   for (const [prefix, pair] of [...index.pairs]) {
     const seqs = pair.seqs;
     const slots = pair.slots;
+    if (!index.ready) return; // closed, or listed anew (the cache went with it)
     if (slots === null) continue;
     for (let i = 0; i < seqs.length && pair.slots === slots && pair.seqs === seqs; i++) {
       const slot = slots[i]!;
