@@ -84,6 +84,8 @@ export const nodeFs: FsLayer = {
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   opendir: (path) => fs.promises.opendir(path, { bufferSize: 1024 }),
   watch: (path, onName, onError) => {
+    // Only inotify queues an event before the change returns; elsewhere (FSEvents, kqueue) events may lag.
+    if (process.platform !== 'linux') throw new Error(`watching is trusted on Linux (inotify) only, not on ${process.platform}`);
     const watcher = fs.watch(path, { persistent: false, encoding: 'utf8' }, (_event, name) => onName(name));
     watcher.on('error', onError);
     return watcher;
