@@ -14,10 +14,8 @@ import type { ListedSession } from '../../backend.js';
 import { listedOf } from '../../format/listing.js';
 import { slugOf, type SessionPrefix } from '../../format/slug.js';
 import { instantOf } from '../../format/time.js';
-import type { ConversationMeta } from '../../types.js';
 import type { FsContext } from './context.js';
-import { readDiskMeta } from './meta.js';
-import { sessionMeta } from './sessions.js';
+import { diskMetaOrSkip, sessionMeta } from './sessions.js';
 import { metaPath } from './paths.js';
 import { INDEX_SLICE_MS, RACY_MS, currentIndex, type PairEntry } from './root-index.js';
 
@@ -66,13 +64,7 @@ function listedSession(ctx: FsContext, prefix: SessionPrefix, pair: PairEntry, s
     // The read below says what is there (missing: no session; else a warning).
   }
   if (known && stat !== null && cache.matches(slot, stat)) return cache.listed(slot, slug, pair.agent!, pair.createdBy!);
-  let disk: ConversationMeta | null;
-  try {
-    disk = readDiskMeta(ctx, slug, true);
-  } catch (err) {
-    ctx.logger.warn(`skipping session ${slug}: ${(err as Error).message}`, { session: slug });
-    return null;
-  }
+  const disk = diskMetaOrSkip(ctx, slug, true);
   if (disk === null) return null;
   const listed = listedOf({ slug, meta: ctx.bumps.applyTo(slug, disk) });
   if (stat !== null && at >= 0 && stat.isFile() && Math.max(stat.mtimeMs, stat.ctimeMs) < takenAt - RACY_MS) {

@@ -43,6 +43,10 @@ export interface PairEntry {
   createdBy: string | null;
 }
 
+function newPair(): PairEntry {
+  return { seqs: [], slots: null, sorted: true, agent: null, createdBy: null };
+}
+
 interface RootMark {
   ino: number;
   mtimeMs: number;
@@ -87,7 +91,7 @@ export class RootIndex {
     const seq = seqOf(slug);
     let pair = this.pairs.get(prefix);
     if (pair === undefined) {
-      pair = { seqs: [], slots: null, sorted: true, agent: null, createdBy: null };
+      pair = newPair();
       this.pairs.set(prefix, pair);
     }
     const known = pair.seqs.indexOf(seq);
@@ -297,12 +301,11 @@ async function rebuild(host: IndexHost, index: RootIndex): Promise<void> {
       if (slug !== null && (entry.isDirectory() || (typeUnknown(entry) && kindOf(host.fs, entryPath(host.root, entry.name)) === 'dir'))) {
         const prefix = prefixOf(slug);
         const seq = seqOf(slug);
-        const pair = pairs.get(prefix);
-        if (pair === undefined) pairs.set(prefix, { seqs: [seq], slots: null, sorted: true, agent: null, createdBy: null });
-        else {
-          if (seq < pair.seqs[pair.seqs.length - 1]!) pair.sorted = false;
-          pair.seqs.push(seq);
-        }
+        let pair = pairs.get(prefix);
+        if (pair === undefined) pairs.set(prefix, (pair = newPair()));
+        // Names in one listing are unique: no check for a seq already there.
+        if (pair.seqs.length > 0 && seq < pair.seqs[pair.seqs.length - 1]!) pair.sorted = false;
+        pair.seqs.push(seq);
       }
       if (performance.now() - since >= INDEX_SLICE_MS) {
         await nextTurn();

@@ -127,17 +127,22 @@ export async function importSession(ctx: FsContext, slug: Slug, meta: Conversati
 }
 
 /**
- * The meta of `slug` as this store sees it, or null (with a warning when
- * corrupt) so scans skip it. `knownDir`: a listing already saw a real directory.
+ * The meta of `slug` on disk, or null (with a warning when corrupt) so scans
+ * skip it. `knownDir`: a listing already saw a real directory.
  */
-export function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
+export function diskMetaOrSkip(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
   try {
-    const disk = readDiskMeta(ctx, slug, knownDir);
-    return disk === null ? null : ctx.bumps.applyTo(slug, disk);
+    return readDiskMeta(ctx, slug, knownDir);
   } catch (err) {
     ctx.logger.warn(`skipping session ${slug}: ${(err as Error).message}`, { session: slug });
     return null;
   }
+}
+
+/** As diskMetaOrSkip, with the bumps this store has not written yet. */
+export function sessionMeta(ctx: FsContext, slug: Slug, knownDir = false): ConversationMeta | null {
+  const disk = diskMetaOrSkip(ctx, slug, knownDir);
+  return disk === null ? null : ctx.bumps.applyTo(slug, disk);
 }
 
 export async function* sessionsBySeq(ctx: FsContext, prefix: SessionPrefix): AsyncGenerator<StoredSession> {
