@@ -11,6 +11,14 @@ import type { ConversationMeta, RepairReport, StoreStats } from './types.js';
 
 export type { ListedSession, RawStep, StoredSession };
 
+/**
+ * How a rewind sets message_count: to `count` (the kept steps counted); or
+ * `less` (the messages among the retracted steps, none a boundary) fewer
+ * than it counts, when the session's highest step is still
+ * `expectedHighest`; else the backend counts the kept steps itself.
+ */
+export type CountChange = { count: number } | { less: number; expectedHighest: number };
+
 export interface Backend {
   /** Claims the next free seq after `prefix` exclusively and stores `meta` with it. */
   createSession(prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug>;
@@ -39,12 +47,49 @@ export interface Backend {
    * numbers once they are as durable as the store's durability promises.
    * Throws SESSION_NOT_FOUND (nothing written) when the session does not exist.
    * `bump` (null: meta unchanged) lands on meta after any bump before it, in order.
+   * `expectedStep` (a fenced append): the steps land at exactly expectedStep + 1, ...
+   * only if that is the session's highest step (0: none), else CONFLICT with nothing written.
    */
-  appendSteps(slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]>;
-  /** Steps newest first, in slices, reading no further than the consumer pulls. */
-  stepsNewestFirst(slug: Slug): AsyncIterable<RawStep[]>;
+  appendSteps(slug: Slug, steps: EncodedStep[], bump: MetaBump | null, expectedStep?: number): Promise<number[]>;
+  /**
+   * Steps newest first, in slices, reading no further than the consumer pulls.
+   * `expected` (here and below): how many steps the consumer expects to take;
+   * the first slice reads no more than that.
+   */
+  stepsNewestFirst(slug: Slug, expected?: number): AsyncIterable<RawStep[]>;
   /** Steps numbered above `after`, oldest first, in slices. */
-  stepsAfter(slug: Slug, after: number): AsyncIterable<RawStep[]>;
+  stepsAfter(slug: Slug, after: number, expected?: number): AsyncIterable<RawStep[]>;
+  /** Every step numbered below `before` (boundaries and all), newest first, in slices, read as pulled. */
+  stepsBefore(slug: Slug, before: number, expected?: number): AsyncIterable<RawStep[]>;
+  /** The session's highest step number (0: none); null when there is no session. */
+  highestStep(slug: Slug): Promise<number | null>;
+  /**
+   * Wake-ups for a watcher of `slug`: the first once the backend listens, then
+   * one whenever the session may have changed since the last was taken (steps
+   * appended or retracted, the session deleted), changes meanwhile coalesced.
+   * Spurious ones are allowed; every change is followed by one, within a poll
+   * interval when a notification is lost. Ends when `signal` aborts or the
+   * backend closes, releasing what it holds; nothing it holds keeps the
+   * process alive while no wake-up is awaited.
+   */
+  changes(slug: Slug, signal: AbortSignal): AsyncIterable<void>;
+  /**
+   * A new session of the source's pair (next seq) holding steps 1..atStep of
+   * `source`, the same bytes, without copying them where the backend can
+   * share them; `meta` is its meta, stored last (a crash leaves no fork, or
+   * all of it). The fork takes a reference on every archive the source
+   * holds (owns or shares), so its markers resolve while it lives. Null when
+   * `source` is not a session; CONFLICT when it no longer holds step atStep.
+   */
+  fork(source: Slug, atStep: number, meta: ConversationMeta): Promise<Slug | null>;
+  /**
+   * Retracts every step above `toStep`, all or none (a crash leaves the
+   * session as before or as after), sets message_count as `change` says and
+   * updated_at to at least `at`. `archives`: names the retracted markers
+   * name; this session's hold on each goes, and an archive nobody holds any
+   * more is removed. Resolves with how many steps went; null when there is no session.
+   */
+  rewind(slug: Slug, toStep: number, change: CountChange, at: string, archives: string[]): Promise<number | null>;
   /**
    * Stores `record` as archive `{base}-{n}` (n claimed exclusively), then a
    * compact marker naming it; a marker is never stored without its archive.
@@ -54,15 +99,20 @@ export interface Backend {
    * the last archive this store minted for the session).
    * message_count restarts at 1 (COMPACTION_BUMP), coalesced with pending bumps
    * in order. Resolves with the archive name. SESSION_NOT_FOUND when there is no session.
+   * `expectedStep`: the marker is fenced as appendSteps' steps are (CONFLICT stores no archive).
    */
-  compact(slug: Slug, base: string, record: ArchiveRecord): Promise<string>;
+  compact(slug: Slug, base: string, record: ArchiveRecord, expectedStep?: number): Promise<string>;
   /** The archive `name`: the store's own, else one kept elsewhere that the backend can see (crabtalk's memory file). */
   getArchive(name: string): Promise<ArchiveRecord | null>;
   /** Creates session `slug` with exactly `meta`; when it exists, writes nothing and returns its meta. */
   importSession(slug: Slug, meta: ConversationMeta): Promise<ConversationMeta | null>;
   /** Stores an archive under exactly `name`; when one exists, writes nothing and returns it. */
   importArchive(name: string, record: ArchiveRecord): Promise<ArchiveRecord | null>;
-  /** Removes the session and the archives named `{archiveBase}-{n}` it owns; false when it was not a session. */
+  /**
+   * Removes the session, its references on archives, and the archives named
+   * `{archiveBase}-{n}` it owns that no other live session references; false
+   * when it was not a session.
+   */
   deleteSession(slug: Slug, archiveBase: string): Promise<boolean>;
   /** Checks every session and archive, fixes what can be fixed safely while others write (see RepairReport). */
   repair(opts: { dryRun: boolean; fixModes: boolean }): Promise<RepairReport>;

@@ -5,11 +5,13 @@
 export { openStore } from './fs.js';
 export type { FsLayer, StoreOptions } from './fs.js';
 export { Store } from './store.js';
-export type { CommonOptions } from './store.js';
+export type { CommonOptions, FenceOptions } from './store.js';
 export { senderSlug } from './format/slug.js';
 export { stepKindOf } from './format/step-line.js';
 export { migrate } from './migrate.js';
 export type { MigrateProgress, MigrateReport } from './migrate.js';
+export type { PruneOptions, PruneReport } from './store.js';
+export type { StepWatch, WatchEnd, WatchOptions } from './store.js';
 export { StepStoreError, isStepStoreError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type {

@@ -7,8 +7,13 @@ import * as compaction from './compact/index.js';
 import { invalidOption } from './errors.js';
 import * as metas from './meta/index.js';
 import type { StoreContext } from './sessions/context.js';
+import * as history from './sessions/history.js';
 import * as imports from './sessions/import.js';
 import * as sessions from './sessions/index.js';
+import * as pruning from './sessions/prune.js';
+import type { PruneOptions, PruneReport } from './sessions/prune.js';
+import * as watching from './sessions/watch.js';
+import type { StepWatch, WatchEnd, WatchOptions } from './sessions/watch.js';
 import { KeyedQueue } from './sessions/queue.js';
 import { DEFAULT_MAX_STEP_BYTES } from './format/encode.js';
 import { MESSAGE_MODES } from './format/step-line.js';
@@ -27,6 +32,8 @@ import type {
   StoreStats,
 } from './types.js';
 
+export type { PruneOptions, PruneReport, StepWatch, WatchEnd, WatchOptions };
+
 /** Options every backend takes. */
 export interface CommonOptions {
   /** Largest step (and archive summary) accepted, in bytes of JSON; default 4 MiB. */
@@ -39,6 +46,11 @@ export interface CommonOptions {
    * reads; 'any' also any object `message` and any event tag.
    */
   messages?: MessageMode;
+}
+
+/** A fenced write: it lands at exactly expectedStep + 1 only if that is the session's highest step, else CONFLICT. */
+export interface FenceOptions {
+  expectedStep?: number;
 }
 
 const consoleLogger: Logger = {
@@ -74,7 +86,7 @@ export class Store {
     return sessions.findLatest(this.#ctx, agent, createdBy);
   }
 
-  loadSession(handle: string, opts?: { withArchive?: boolean }): Promise<SessionSnapshot | null> {
+  loadSession(handle: string, opts?: { withArchive?: boolean; last?: number }): Promise<SessionSnapshot | null> {
     return sessions.load(this.#ctx, handle, opts);
   }
 
@@ -82,7 +94,7 @@ export class Store {
     return compaction.resumeHistory(snapshot);
   }
 
-  readSteps(handle: string, opts?: { after?: number; limit?: number }): Promise<StepRecord[]> {
+  readSteps(handle: string, opts?: { after?: number; limit?: number; last?: number; before?: number }): Promise<StepRecord[]> {
     return sessions.readSteps(this.#ctx, handle, opts);
   }
 
@@ -90,20 +102,35 @@ export class Store {
     return sessions.list(this.#ctx, opts);
   }
 
-  appendMessages(handle: string, entries: HistoryEntry[]): Promise<number[]> {
-    return sessions.append(this.#ctx, handle, entries, 'entry');
+  appendMessages(handle: string, entries: HistoryEntry[], opts?: FenceOptions): Promise<number[]> {
+    return sessions.append(this.#ctx, handle, entries, 'entry', opts);
   }
 
-  appendEvents(handle: string, events: EventLine[]): Promise<number[]> {
-    return sessions.append(this.#ctx, handle, events, 'event');
+  appendEvents(handle: string, events: EventLine[], opts?: FenceOptions): Promise<number[]> {
+    return sessions.append(this.#ctx, handle, events, 'event', opts);
   }
 
   appendCompact(handle: string, archiveName: string): Promise<number> {
     return compaction.appendCompact(this.#ctx, handle, archiveName);
   }
 
-  compact(handle: string, summary: string): Promise<string> {
-    return compaction.compact(this.#ctx, handle, summary);
+  compact(handle: string, summary: string, opts?: FenceOptions): Promise<string> {
+    return compaction.compact(this.#ctx, handle, summary, opts);
+  }
+
+  /** A new session of the same agent and sender holding steps 1..atStep (default: all) of `handle`. */
+  fork(handle: string, opts?: { atStep?: number }): Promise<string> {
+    return history.fork(this.#ctx, handle, opts);
+  }
+
+  /** Retracts every step after `toStep`; resolves with how many went. */
+  rewind(handle: string, toStep: number): Promise<number> {
+    return history.rewind(this.#ctx, handle, toStep);
+  }
+
+  /** The steps any process appends to `handle` after `after`, as they land; `ended` tells why iteration stopped. */
+  watch(handle: string, opts?: WatchOptions): Promise<StepWatch> {
+    return watching.watch(this.#ctx, handle, opts);
   }
 
   getArchive(name: string): Promise<string | null> {
@@ -116,6 +143,11 @@ export class Store {
 
   deleteSession(handle: string): Promise<boolean> {
     return sessions.remove(this.#ctx, handle);
+  }
+
+  /** Deletes the sessions last updated before `olderThan` (a Date, or ms before now), each re-checked right before it goes. */
+  prune(opts: PruneOptions): Promise<PruneReport> {
+    return pruning.prune(this.#ctx, opts);
   }
 
   /** Creates session `handle` with exactly `meta` (for migration and import tools); false when it exists already. */

@@ -70,6 +70,12 @@ export interface SessionSnapshot {
   /** Filled only when loaded with `{ withArchive: true }`; `null` when the archive is missing. */
   archiveContent?: string | null;
   diagnostics: Diagnostic[];
+  /**
+   * Only when loaded with `{ last }`: true when older entries after the
+   * boundary exist and were not read; `archive` is then unknown (null), and
+   * resumeHistory refuses the snapshot.
+   */
+  truncated?: boolean;
 }
 
 export interface StepRecord {

@@ -7,21 +7,22 @@ import { COMPACTION_BUMP } from '../format/bump.js';
 import { isPlainObject } from '../format/json.js';
 import { hasLoneSurrogate } from '../format/json-facts.js';
 import { now } from '../format/time.js';
-import { assertOpen, type StoreContext } from '../sessions/context.js';
+import { assertOpen, expectedStepOf, type StoreContext } from '../sessions/context.js';
 import { checkArchiveName, parseHandle } from '../format/slug.js';
 import { checkStepSize, encodeMarker } from '../format/encode.js';
 import type { HistoryEntry, SessionSnapshot } from '../types.js';
 import { archiveBase } from '../format/archive.js';
 
-export async function compact(ctx: StoreContext, handle: string, summary: string): Promise<string> {
+export async function compact(ctx: StoreContext, handle: string, summary: string, options?: { expectedStep?: number }): Promise<string> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
+  const expectedStep = expectedStepOf(options, 'compact');
   if (typeof summary !== 'string') throw new StepStoreError('INVALID_ENTRY', 'summary must be a string');
   // resumeHistory hands the summary back as a message; a lone surrogate there could not be stored as one.
   if (hasLoneSurrogate(summary)) throw new StepStoreError('INVALID_ENTRY', 'summary holds a lone UTF-16 surrogate, which JSON in UTF-8 cannot carry');
   checkStepSize(summary, 'summary', ctx.maxStepBytes);
   const record = { owner: slug, archived_at: now(), content: summary };
-  return ctx.queue.run(slug, () => ctx.backend.compact(slug, archiveBase(slug), record));
+  return ctx.queue.run(slug, () => ctx.backend.compact(slug, archiveBase(slug), record, expectedStep));
 }
 
 /**
@@ -50,6 +51,9 @@ export async function getArchive(ctx: StoreContext, name: string): Promise<strin
 export function resumeHistory(snapshot: SessionSnapshot): HistoryEntry[] {
   if (!isPlainObject(snapshot) || !Array.isArray(snapshot.history) || (snapshot.archive !== null && typeof snapshot.archive !== 'string')) {
     throw new StepStoreError('INVALID_ENTRY', 'resumeHistory needs a snapshot from loadSession');
+  }
+  if (snapshot.truncated === true) {
+    throw new StepStoreError('INVALID_ENTRY', 'snapshot was loaded with { last } and stops before its boundary: load the whole live history to resume');
   }
   if (snapshot.archive === null) return [...snapshot.history];
   if (snapshot.archiveContent === undefined) {

@@ -8,7 +8,9 @@
 // 1 (the summary message a resume puts in front) plus the entries after it;
 // after a legacy marker (inline summary), only the entries after it.
 
-import type { ConversationMeta, StepKind } from '../types.js';
+import type { ConversationMeta, MessageMode, StepKind } from '../types.js';
+import type { RawStep } from './records.js';
+import { classifyStep, isBoundary } from './step-line.js';
 import { later } from './time.js';
 
 export interface MetaBump {
@@ -49,4 +51,23 @@ export function countAfter(count: number, kind: StepKind): number {
     case 'event':
       return count;
   }
+}
+
+/**
+ * message_count of the conversation whose steps arrive newest first: read
+ * no further back than its last boundary. Unreadable steps count for
+ * nothing, as load skips them.
+ */
+export async function liveCount(newestFirst: AsyncIterable<RawStep[]>, mode: MessageMode): Promise<number> {
+  const kinds: StepKind[] = [];
+  scan: for await (const slice of newestFirst) {
+    for (const raw of slice) {
+      if ('problem' in raw) continue;
+      const { kind } = classifyStep(raw.text, mode);
+      if (kind === null) continue;
+      kinds.push(kind);
+      if (isBoundary(kind)) break scan;
+    }
+  }
+  return kinds.reduceRight(countAfter, 0);
 }

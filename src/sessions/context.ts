@@ -1,4 +1,5 @@
-// What every rule operation receives: the backend plus the store's options.
+// What every rule operation receives: the backend plus the store's options;
+// and the checks of options every operation shares.
 
 import type { Backend } from '../backend.js';
 import { StepStoreError, invalidOption } from '../errors.js';
@@ -24,4 +25,18 @@ export function optionsOf<T extends object>(opts: T | undefined, call: string): 
   if (opts === undefined) return {};
   if (!isPlainObject(opts)) throw invalidOption(`the options of ${call} must be an object`);
   return opts;
+}
+
+/** `value` as an integer >= `min`; undefined when absent; INVALID_OPTION otherwise. */
+export function checkCursor(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw invalidOption(`${name} must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+/** The `expectedStep` of a fenced write's options: undefined when absent. */
+export function expectedStepOf(options: { expectedStep?: number } | undefined, call: string): number | undefined {
+  return checkCursor('expectedStep', optionsOf(options, call).expectedStep, 0);
 }

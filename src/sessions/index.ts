@@ -9,7 +9,7 @@ import { now } from '../format/time.js';
 import { firstInOrder } from '../format/listing.js';
 import type { ListedSession } from '../format/records.js';
 import type { ConversationMeta, EventLine, HistoryEntry, RepairOptions, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
-import { assertOpen, optionsOf, type StoreContext } from './context.js';
+import { assertOpen, checkCursor, expectedStepOf, optionsOf, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
 import { checkName, findPrefixes, listPrefix, parseHandle, sessionPrefix, type Slug } from '../format/slug.js';
 import { classifyStep } from '../format/step-line.js';
@@ -65,15 +65,16 @@ async function readOne<T>(ctx: StoreContext, slug: Slug, read: () => Promise<T |
 export async function load(
   ctx: StoreContext,
   handle: string,
-  options?: { withArchive?: boolean },
+  options?: { withArchive?: boolean; last?: number },
 ): Promise<SessionSnapshot | null> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
   const opts = optionsOf(options, 'loadSession');
+  const last = checkCursor('last', opts.last, 1);
   const snapshot = await readOne<SessionSnapshot>(ctx, slug, async () => {
     const meta = await ctx.backend.readMeta(slug);
     if (meta === null) return null;
-    return { meta, ...(await replay(slug, ctx.backend.stepsNewestFirst(slug), ctx.logger, ctx.messages)) };
+    return { meta, ...(await replay(slug, ctx.backend.stepsNewestFirst(slug, last === undefined ? undefined : last + 1), ctx.logger, ctx.messages, last)) };
   });
   if (snapshot === null) return null;
   const { archive } = snapshot;
@@ -83,29 +84,37 @@ export async function load(
   return snapshot;
 }
 
-function checkCursor(name: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw invalidOption(`${name} must be an integer >= ${min}`);
-  }
-  return value;
-}
-
-/** Raw steps above `after`, oldest first, at most `limit`; unparsable steps are skipped with a warning. */
+/**
+ * Raw steps, oldest first; unparsable steps are skipped with a warning.
+ * `after` / `limit`: the first `limit` above `after`. `last`: the last n.
+ * `before` / `limit`: the newest `limit` below `before` (paging back).
+ * Each reads only the steps it returns (and those skipped among them).
+ */
 export async function readSteps(
   ctx: StoreContext,
   handle: string,
-  options?: { after?: number; limit?: number },
+  options?: { after?: number; limit?: number; last?: number; before?: number },
 ): Promise<StepRecord[]> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
   const opts = optionsOf(options, 'readSteps');
-  const after = checkCursor('after', opts.after, 0) ?? 0;
-  const limit = checkCursor('limit', opts.limit, 1) ?? Number.POSITIVE_INFINITY;
+  const after = checkCursor('after', opts.after, 0);
+  const limit = checkCursor('limit', opts.limit, 1);
+  const last = checkCursor('last', opts.last, 1);
+  const before = checkCursor('before', opts.before, 1);
+  if (last !== undefined && (after !== undefined || before !== undefined || limit !== undefined)) {
+    throw invalidOption('last cannot be combined with after, before or limit');
+  }
+  if (before !== undefined && after !== undefined) throw invalidOption('before cannot be combined with after');
+  const backwards = last !== undefined || before !== undefined;
+  const wanted = last ?? limit ?? Number.POSITIVE_INFINITY;
   const records = await readOne(ctx, slug, async () => {
     if ((await ctx.backend.readMeta(slug)) === null) return null;
+    const slices = backwards
+      ? ctx.backend.stepsBefore(slug, before ?? Number.POSITIVE_INFINITY, wanted)
+      : ctx.backend.stepsAfter(slug, after ?? 0, limit);
     const read: StepRecord[] = [];
-    for await (const slice of ctx.backend.stepsAfter(slug, after)) {
+    for await (const slice of slices) {
       for (const raw of slice) {
         if ('problem' in raw) {
           skipStep(null, ctx.logger, slug, raw.step, raw.problem);
@@ -117,13 +126,13 @@ export async function readSteps(
           continue;
         }
         read.push({ step: raw.step, kind: classified.kind, line: classified.line, text: raw.text });
-        if (read.length >= limit) return read;
+        if (read.length >= wanted) return read;
       }
     }
     return read;
   });
   if (records === null) throw sessionNotFound(slug);
-  return records;
+  return backwards ? records.reverse() : records;
 }
 
 /** Sessions with a readable meta, newest `updated_at` first (compared as times). */
@@ -183,12 +192,14 @@ export async function append(
   handle: string,
   items: HistoryEntry[] | EventLine[],
   kind: 'entry' | 'event',
+  options?: { expectedStep?: number },
 ): Promise<number[]> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
+  const expectedStep = expectedStepOf(options, kind === 'entry' ? 'appendMessages' : 'appendEvents');
   const steps = encodeBatch(items, kind, ctx.maxStepBytes, ctx.messages);
   const bump = kind === 'entry' && steps.length > 0 ? { messages: steps.length, at: now() } : null;
-  return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, bump));
+  return ctx.queue.run(slug, () => ctx.backend.appendSteps(slug, steps, bump, expectedStep));
 }
 
 export async function remove(ctx: StoreContext, handle: string): Promise<boolean> {

@@ -10,6 +10,8 @@ export interface Replayed {
   history: HistoryEntry[];
   archive: string | null;
   diagnostics: Diagnostic[];
+  /** Set when replay was limited to the last entries: true when it stopped before the boundary. */
+  truncated?: boolean;
 }
 
 /** Warns about a skipped step, and records it when `diagnostics` is given. */
@@ -23,10 +25,12 @@ export async function replay(
   newestFirst: AsyncIterable<RawStep[]>,
   logger: Logger,
   mode: MessageMode,
+  last?: number,
 ): Promise<Replayed> {
   const reversed: HistoryEntry[] = [];
   const diagnostics: Diagnostic[] = [];
   let archive: string | null = null;
+  let truncated = false;
   scan: for await (const slice of newestFirst) {
     for (const raw of slice) {
       if ('problem' in raw) {
@@ -40,10 +44,17 @@ export async function replay(
         if (classified.kind === 'compact') archive = (classified.line as { archive_name: string }).archive_name;
         break scan;
       } else if (classified.kind === 'entry') {
+        // With `last`, one entry more than wanted tells that older history exists: it is not kept.
+        if (last !== undefined && reversed.length === last) {
+          truncated = true;
+          break scan;
+        }
         reversed.push(classified.line as HistoryEntry);
       }
     }
   }
   diagnostics.reverse();
-  return { history: reversed.reverse(), archive, diagnostics };
+  const replayed: Replayed = { history: reversed.reverse(), archive, diagnostics };
+  if (last !== undefined) replayed.truncated = truncated;
+  return replayed;
 }

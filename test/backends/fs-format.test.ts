@@ -93,7 +93,9 @@ describe('layout', () => {
     await store.appendCompact(handle, 'crab-tg-12345-1-1');
     await store.appendMessages(handle, [{ agent: '', ...userMessage('c') }]);
     await store.close();
-    expect(names(root)).toEqual(['crab_tg-12345_1']);
+    // Beside the session only the store's own folder (which crabtalk skips): where a compaction's count was taken.
+    expect(names(root)).toEqual(['.stepstore', 'crab_tg-12345_1']);
+    expect(names(path.join(root, '.stepstore'))).toEqual(['counted']);
     expect(names(at(handle))).toEqual(['meta', 'step-000001', 'step-000002', 'step-000003', 'step-000004', 'step-000005']);
     const text = (n: number) => fs.readFileSync(at(handle, stepName(n)), 'utf8');
     expect(text(1)).toBe(JSON.stringify(items[0]));

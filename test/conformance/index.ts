@@ -11,6 +11,7 @@ import { createFindTests } from './create-find.js';
 import { deleteTests } from './delete.js';
 import { errorTests } from './errors.js';
 import type { Harness } from './harness.js';
+import { historyTests } from './history.js';
 import { identityTests } from './identity.js';
 import { importTests } from './imports.js';
 import { largeTests } from './large.js';
@@ -19,8 +20,10 @@ import { loadTests } from './load.js';
 import { metaTests } from './meta.js';
 import { namingTests } from './naming.js';
 import { processTests } from './processes.js';
+import { pruneTests } from './prune.js';
 import { repairTests } from './repair.js';
 import { rootChangeTests } from './root-changes.js';
+import { watchTests } from './watch.js';
 
 export function runConformance(name: string, harness: Harness): void {
   describe(name, () => {
@@ -37,7 +40,10 @@ export function runConformance(name: string, harness: Harness): void {
     importTests(harness);
     repairTests(harness);
     concurrencyTests(harness);
+    historyTests(harness);
+    pruneTests(harness);
     processTests(harness);
+    watchTests(harness);
     rootChangeTests(harness);
     largeTests(harness);
   });

@@ -125,12 +125,15 @@ export function repairTests(harness: Harness): void {
     });
 
     it('recomputes message_count from the entries after the last boundary (not events), then a second repair finds nothing', async () => {
+      const writer = await t.open();
+      const handle = await writer.createSession('crab', 'u');
+      await writer.appendMessages(handle, userMessages('m', 2));
+      await writer.appendEvents(handle, [toolStart('c1'), doneEvent()]);
+      await writer.compact(handle, 'summary');
+      await writer.appendMessages(handle, [userMessage('after the marker')]);
+      // Its counts written (a compaction's count is taken from the steps then): what comes next is unknown to the counter.
+      await writer.close();
       const store = await t.open();
-      const handle = await store.createSession('crab', 'u');
-      await store.appendMessages(handle, userMessages('m', 2));
-      await store.appendEvents(handle, [toolStart('c1'), doneEvent()]);
-      await store.compact(handle, 'summary');
-      await store.appendMessages(handle, [userMessage('after the marker')]);
       // importSteps never bumps meta: two messages the counter does not know of.
       await store.importSteps(handle, [userMessage('imported 1'), steered('imported'), userMessage('imported 2')]);
       const other = await store.createSession('crab', 'v');

@@ -9,11 +9,24 @@ const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 export type WorkerTask =
   | { name: 'append'; handle: string; tag: string; count: number | null }
   | { name: 'append-batches'; handle: string; tag: string; count: number | null; maxBatch: number; pad: number }
+  /** One batch per size, of messages `${tag}:${i}:${j}` (every third batch events); lines `{ i, steps }` (test/conformance/watch.ts). */
+  | { name: 'append-sizes'; handle: string; tag: string; sizes: number[] }
   | { name: 'create'; agent: string; sender: string; count: number }
   | { name: 'delete'; handle: string }
   | { name: 'create-compact'; agent: string; sender: string; tag: string }
   /** Lines `{ i, op: 'create' | 'delete', handle }`: each session is deleted right after its create is printed. */
   | { name: 'create-delete'; agent: string; sender: string; count: number }
+  /**
+   * Fenced writes racing another worker (test/conformance/history.ts): round r starts at startAt + r * periodMs
+   * (ms since the epoch) once the rounds before it are written, and writes with expectedStep = their step count;
+   * rounds cycle messages, events (batches of `batch`) and every 5th a compact. Lines
+   * `{ round, expectedStep, kind, steps | archive }`, or `{ round, expectedStep, kind, error }` for a StepStoreError.
+   */
+  | { name: 'fenced-race'; handle: string; tag: string; rounds: number; batch: number; startAt: number; periodMs: number }
+  /** Single messages `${tag}:${i}` for durationMs; lines as 'append'. */
+  | { name: 'append-for'; handle: string; tag: string; durationMs: number }
+  /** For durationMs: rewinds to 0..maxBack below the highest step, then waits delayMs; lines `{ i, toStep, retracted }`. */
+  | { name: 'rewind-loop'; handle: string; durationMs: number; maxBack: number; delayMs: number }
   | PlainTask
   // The torture tasks: they print StepStoreErrors as `{ op, error, message }` lines and go on.
   | {

@@ -42,6 +42,15 @@ switch (task.name) {
     }
     break;
   }
+  case 'append-sizes': {
+    // one batch per size, every third of events (crabtalk's user_steered), the rest messages
+    for (const [i, size] of task.sizes.entries()) {
+      const kind = i % 3 === 2 ? 'event' : 'entry';
+      const items = batchItems(`${task.tag}:${i}`, kind, size, 0);
+      say({ i, steps: await (kind === 'event' ? store.appendEvents(task.handle, items) : store.appendMessages(task.handle, items)) });
+    }
+    break;
+  }
   case 'delete': {
     say({ handle: task.handle, deleted: await store.deleteSession(task.handle) });
     break;
@@ -57,6 +66,55 @@ switch (task.name) {
   case 'create': {
     for (let i = 0; i < task.count; i++) {
       say({ i, handle: await store.createSession(task.agent, task.sender) });
+    }
+    break;
+  }
+  case 'fenced-race': {
+    // Round r starts at startAt + r * periodMs (one clock for both workers, so they try it at about the same
+    // time) and once rounds 0..r-1 are written, at expectedStep = their steps (a compact is 1, a batch `batch`).
+    let expectedStep = 0;
+    for (let round = 0; round < task.rounds; round++) {
+      // (plus up to 4 ms at random, so either worker gets to be first)
+      await sleep(Math.max(0, task.startAt + round * task.periodMs + Math.random() * 4 - Date.now()));
+      while (expectedStep > 0 && (await store.readSteps(task.handle, { after: expectedStep - 1, limit: 1 })).length === 0) {
+        await sleep(1);
+      }
+      const kind = round % 5 === 4 ? 'compact' : round % 2 === 1 ? 'event' : 'entry';
+      const tag = `${task.tag}:${round}`;
+      const fence = { expectedStep };
+      try {
+        if (kind === 'compact') say({ round, expectedStep, kind, archive: await store.compact(task.handle, `${tag} summary`, fence) });
+        else {
+          const items = batchItems(tag, kind, task.batch, 0);
+          const write = kind === 'event' ? store.appendEvents(task.handle, items, fence) : store.appendMessages(task.handle, items, fence);
+          say({ round, expectedStep, kind, steps: await write });
+        }
+      } catch (err) {
+        if (err?.name !== 'StepStoreError') throw err;
+        say({ round, expectedStep, kind, error: err.code });
+      }
+      expectedStep += kind === 'compact' ? 1 : task.batch;
+    }
+    break;
+  }
+  case 'append-for': {
+    const deadline = Date.now() + task.durationMs;
+    for (let i = 0; Date.now() < deadline; i++) {
+      const content = `${task.tag}:${i}`;
+      const [step] = await store.appendMessages(task.handle, [userMessage(content)]);
+      say({ i, step, content });
+    }
+    break;
+  }
+  case 'rewind-loop': {
+    const deadline = Date.now() + task.durationMs;
+    for (let i = 0; Date.now() < deadline; i++) {
+      const [last] = await store.readSteps(task.handle, { last: 1 });
+      if (last !== undefined) {
+        const toStep = Math.max(0, last.step - Math.floor(Math.random() * (task.maxBack + 1)));
+        say({ i, toStep, retracted: await store.rewind(task.handle, toStep) });
+      }
+      await sleep(task.delayMs);
     }
     break;
   }

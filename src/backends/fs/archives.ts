@@ -4,6 +4,8 @@
 // naming it is written. crabtalk and listSessions skip the dot-folder.
 // With `crabtalkMemory`, crabtalk's archives (its memory file, read only) are
 // found too, after this store's own, and a new name skips every one it holds.
+// A fork references the archives of its source in `.stepstore/shares/`: an
+// archive lives while its owner or any session referencing it does.
 
 import { archiveNumber, decodeArchive, encodeArchive, ownedBy, type ArchiveRecord } from '../../format/archive.js';
 import { highestNumber, markerFloor } from '../../format/crabtalk-memory.js';
@@ -18,9 +20,9 @@ import { createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } f
 import { syncDir, syncFiles } from './durability.js';
 import { createdAtOf } from './meta.js';
 import { verifySession } from './session-dir.js';
-import { ARCHIVES_CHAIN, archivePath, archivesDir, metaPath, sessionDir, tempPath } from './paths.js';
+import { ARCHIVES_CHAIN, archivePath, archivesDir, forkMarkPath, metaPath, ownerReleasedPath, sessionDir, shareDir, sharePath, sharesChain, sharesDir, tempPath } from './paths.js';
 import { ensureStoreDir, forgetStoreDirs } from './store-dirs.js';
-import { appendSteps, stepsNewestFirst } from './steps.js';
+import { appendSteps, highestStep, stepsNewestFirst } from './steps.js';
 
 /** The archives folder, when it is a real directory (never followed through a symlink). */
 function archivesPresent(ctx: FsContext): boolean {
@@ -119,8 +121,10 @@ async function putArchive(ctx: FsContext, base: string, record: ArchiveRecord, f
  * fails takes its archive back, unless the marker could not be taken back
  * either: a marker must never name a missing archive.
  */
-export async function compact(ctx: FsContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
+export async function compact(ctx: FsContext, slug: Slug, base: string, record: ArchiveRecord, fence?: number): Promise<string> {
   verifySession(ctx, slug);
+  // A fenced compaction that cannot land stores no archive, even for a moment.
+  if (fence !== undefined && (await highestStep(ctx, slug)) !== fence) throw new StepStoreError('CONFLICT', `the highest step of ${slug} is not ${fence}: nothing was written`);
   const createdAt = createdAtOf(ctx, slug);
   const owned = createdAt === null ? record : { ...record, owner_created_at: createdAt };
   let floor: number;
@@ -133,7 +137,7 @@ export async function compact(ctx: FsContext, slug: Slug, base: string, record: 
   const markerLeft: number[] = [];
   try {
     // The count restarts at 1 through the bump queue, after any bump still pending there.
-    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], COMPACTION_BUMP, markerLeft);
+    await appendSteps(ctx, slug, [encodeMarker(name, record.archived_at)], COMPACTION_BUMP, fence, markerLeft);
   } catch (err) {
     if (markerLeft.length === 0) unlinkQuietly(ctx.fs, archivePath(ctx.root, name));
     throw err;
@@ -194,7 +198,12 @@ function readArchive(ctx: FsContext, name: string): ArchiveRecord | null {
   if (record === null) ctx.logger.warn(`ignoring archive ${name}: not an archive record`, { archive: name });
   // An archive lives as long as its owner: once the session is deleted (renamed away, in one step),
   // its archives are gone too, even while their files wait for removal or repair().
-  return record !== null && ownerExists(ctx, record) ? record : null;
+  return record !== null && (ownerHolds(ctx, record, name) || hasLiveReferrer(ctx, name)) ? record : null;
+}
+
+/** The owner of `record` exists and has not released archive `name` (by rewinding past the marker naming it). */
+export function ownerHolds(ctx: FsContext, record: ArchiveRecord, name: string): boolean {
+  return ownerExists(ctx, record) && kindOf(ctx.fs, ownerReleasedPath(ctx.root, name)) === 'missing';
 }
 
 /** The conversation that owns `record` is still there (not deleted, and not replaced by another under its handle). */
@@ -204,20 +213,99 @@ function ownerExists(ctx: FsContext, record: ArchiveRecord): boolean {
   return record.owner_created_at === undefined || ownedBy(record, owner, createdAtOf(ctx, owner));
 }
 
-/** Removes the archives `{base}-{n}` owned by the conversation `owner` created at `createdAt`; others sharing the base stay. */
-export async function removeOwnedArchives(ctx: FsContext, owner: Slug, base: string, createdAt: string | null): Promise<void> {
-  try {
-    let removed = false;
-    for (const name of await archiveNames(ctx)) {
-      if (archiveNumber(name, base) === null) continue;
-      const text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name), readLimit(ctx, 'archive'));
-      const record = typeof text === 'string' ? decodeArchive(text) : null;
-      if (record !== null && ownedBy(record, owner, createdAt)) {
-        ctx.fs.unlinkSync(archivePath(ctx.root, name));
-        removed = true;
-      }
+/** True when `slug` is a live session: a real directory holding a regular meta. */
+function isLive(ctx: FsContext, slug: Slug): boolean {
+  return kindOf(ctx.fs, sessionDir(ctx.root, slug)) === 'dir' && kindOf(ctx.fs, metaPath(ctx.root, slug)) === 'file';
+}
+
+/**
+ * Some session other than `except` references archive `name`: a live fork
+ * of its owner, or one being made (its references come before its meta).
+ */
+export function hasLiveReferrer(ctx: FsContext, name: string, except: Slug | null = null): boolean {
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES || kindOf(ctx.fs, shareDir(ctx.root, name)) !== 'dir') return false;
+  for (const entry of ctx.fs.readdirSync(shareDir(ctx.root, name))) {
+    const slug = toSlug(entry);
+    if (slug !== null && slug !== except && (isLive(ctx, slug) || kindOf(ctx.fs, forkMarkPath(ctx.root, slug)) === 'file')) return true;
+  }
+  return false;
+}
+
+/** The archives `slug` holds: those it owns (named from `base`, minted for it) and those it references. */
+export async function heldArchives(ctx: FsContext, slug: Slug, base: string, createdAt: string | null): Promise<string[]> {
+  const held: string[] = [];
+  for (const name of await archiveNames(ctx)) {
+    if (archiveNumber(name, base) === null) continue;
+    const text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name), readLimit(ctx, 'archive'));
+    const record = typeof text === 'string' ? decodeArchive(text) : null;
+    if (record !== null && ownedBy(record, slug, createdAt)) held.push(name);
+  }
+  if (kindOf(ctx.fs, sharesDir(ctx.root)) === 'dir') {
+    for (const name of await ctx.fs.readdir(sharesDir(ctx.root))) {
+      if (kindOf(ctx.fs, sharePath(ctx.root, name, slug)) === 'file') held.push(name);
     }
-    if (removed) await syncDir(ctx, 'deletions', archivesDir(ctx.root));
+  }
+  return held;
+}
+
+/** Records durably that `slug` references each archive of `names`. */
+export async function addReferences(ctx: FsContext, slug: Slug, names: string[]): Promise<void> {
+  for (const name of names) {
+    const dir = await ensureStoreDir(ctx, sharesChain(name));
+    try {
+      ctx.fs.closeSync(createFileSync(ctx.fs, sharePath(ctx.root, name, slug), Buffer.alloc(0)));
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    await syncDir(ctx, 'archives', dir);
+  }
+}
+
+/**
+ * Drops the hold `slug` (created at `createdAt`) has on each archive of
+ * `names`, as owner or as referrer, and removes each one no live session
+ * holds any more: its owner gone (or `slug` itself), and no other referrer.
+ */
+export async function dropReferences(ctx: FsContext, slug: Slug, names: string[], createdAt: string | null): Promise<void> {
+  let removed = false;
+  for (const name of names) {
+    if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) continue;
+    unlinkQuietly(ctx.fs, sharePath(ctx.root, name, slug));
+    const text = readRegularFileSync(ctx.fs, archivePath(ctx.root, name), readLimit(ctx, 'archive'));
+    const record = typeof text === 'string' ? decodeArchive(text) : null;
+    if (record === null) continue;
+    const owned = ownedBy(record, slug, createdAt);
+    if (!owned && ownerHolds(ctx, record, name)) continue;
+    if (hasLiveReferrer(ctx, name, slug)) {
+      // Forks still hold it; the owner, alive or not, no longer does.
+      if (owned) await releaseByOwner(ctx, name);
+      continue;
+    }
+    // The shares first: a name given out again must not find its predecessor's `.owner-released`.
+    await ctx.fs.removeTree(shareDir(ctx.root, name));
+    ctx.fs.unlinkSync(archivePath(ctx.root, name));
+    removed = true;
+  }
+  if (removed) await syncDir(ctx, 'deletions', archivesDir(ctx.root));
+}
+
+async function releaseByOwner(ctx: FsContext, name: string): Promise<void> {
+  try {
+    ctx.fs.closeSync(createFileSync(ctx.fs, ownerReleasedPath(ctx.root, name), Buffer.alloc(0)));
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw err;
+  }
+  await syncDir(ctx, 'archives', shareDir(ctx.root, name));
+}
+
+/**
+ * Releases what the deleted conversation `owner` created at `createdAt`
+ * held: its references, and the archives `{base}-{n}` it owned that no live
+ * fork references (others sharing the base stay).
+ */
+export async function releaseArchives(ctx: FsContext, owner: Slug, base: string, createdAt: string | null): Promise<void> {
+  try {
+    await dropReferences(ctx, owner, await heldArchives(ctx, owner, base, createdAt), createdAt);
   } catch (err) {
     throw ioError(err, `removing archives of ${owner}`);
   }

@@ -12,8 +12,24 @@ import { applyBump, mergeBumps, type MetaBump } from '../../format/bump.js';
 import type { Slug } from '../../format/slug.js';
 import type { ConversationMeta, Logger } from '../../types.js';
 
-/** A bump, and the session (by created_at) it counts for (null: its meta was unreadable). */
-export type PendingBump = MetaBump & { createdAt: string | null };
+/** When an append had linked its steps (ms, just before it checked for a rewind), and its last step. */
+export interface Placed {
+  atMs: number;
+  step: number;
+}
+
+/**
+ * A bump, and the session (by created_at) it counts for (null: its meta was
+ * unreadable). `parts`: each append of messages it counts, when placed, and
+ * the step of each message; `compacted`: its compaction's marker, placed. A
+ * count set outright since (meta.ts countedBump) already holds the parts
+ * placed before it, and the steps up to the highest it read.
+ */
+export type PendingBump = Omit<MetaBump, 'compacted'> & {
+  createdAt: string | null;
+  parts: { atMs: number; steps: number[] }[];
+  compacted: Placed | null;
+};
 
 /**
  * Writes `bump` onto the session's meta on disk under its lock, calling
@@ -47,7 +63,22 @@ interface Inflight {
 
 /** Two bumps of one session add up; a bump for a newer session of the same name replaces the older one's. */
 function mergePending(older: PendingBump, newer: PendingBump): PendingBump {
-  return older.createdAt === newer.createdAt ? { ...mergeBumps(older, newer), createdAt: newer.createdAt } : newer;
+  if (older.createdAt !== newer.createdAt) return newer;
+  // A compaction restarts the count: what came before it no longer adds up.
+  const restarted = newer.compacted !== null;
+  const { messages, at } = mergeBumps(asMetaBump(older), asMetaBump(newer));
+  return {
+    messages,
+    at,
+    createdAt: newer.createdAt,
+    parts: restarted ? newer.parts : older.parts.concat(newer.parts),
+    compacted: restarted ? newer.compacted : older.compacted,
+  };
+}
+
+/** The bump as format/bump.ts takes it. */
+export function asMetaBump(bump: PendingBump): MetaBump {
+  return bump.compacted === null ? { messages: bump.messages, at: bump.at } : { messages: bump.messages, at: bump.at, compacted: true };
 }
 
 export class BumpQueue {
@@ -80,9 +111,9 @@ export class BumpQueue {
   applyTo(slug: Slug, disk: ConversationMeta): ConversationMeta {
     const inflight = this.#inflight.get(slug);
     // Before the write under way has read the disk, its bump is not on disk yet either.
-    let meta = inflight === undefined ? disk : (inflight.target ?? applyBump(disk, inflight.bump));
+    let meta = inflight === undefined ? disk : (inflight.target ?? applyBump(disk, asMetaBump(inflight.bump)));
     const bump = this.#pending.get(slug);
-    if (bump !== undefined) meta = applyBump(meta, bump);
+    if (bump !== undefined) meta = applyBump(meta, asMetaBump(bump));
     return meta;
   }
 

@@ -23,6 +23,8 @@ export interface SessionState {
   createdAt: string | null;
   /** The session directory's identity (session-dir.ts): which conversation this counter counts. */
   identity: string;
+  /** When this store's last append to it had linked its steps (ms), just before checking no rewind was under way. */
+  placedAtMs: number;
 }
 
 export interface FsContext {

@@ -20,12 +20,14 @@ export type SyncPoint =
   /** The sessions root and `.stepstore/` folders, when they are made. */
   | 'storeFolders'
   /** The directory a session or an archive was removed from. */
-  | 'deletions';
+  | 'deletions'
+  /** A rewind's intent, its retractions, and a fork's links before its meta: all or nothing at every level. */
+  | 'history';
 
 export const SYNCS: Readonly<Record<Durability, Readonly<Record<SyncPoint, boolean>>>> = {
-  none: { stepData: false, newEntries: false, metaData: true, archives: true, storeFolders: true, deletions: false },
-  file: { stepData: true, newEntries: false, metaData: true, archives: true, storeFolders: true, deletions: false },
-  full: { stepData: true, newEntries: true, metaData: true, archives: true, storeFolders: true, deletions: true },
+  none: { stepData: false, newEntries: false, metaData: true, archives: true, storeFolders: true, deletions: false, history: true },
+  file: { stepData: true, newEntries: false, metaData: true, archives: true, storeFolders: true, deletions: false, history: true },
+  full: { stepData: true, newEntries: true, metaData: true, archives: true, storeFolders: true, deletions: true, history: true },
 };
 
 export const DURABILITIES = Object.keys(SYNCS) as Durability[];

@@ -147,9 +147,20 @@ export function createFileSync(io: FsLayer, path: string, data: Buffer): number 
   }
 }
 
-/** Creates the exclusive lock file `path` (empty); EEXIST when it is held. */
+/**
+ * Creates the exclusive lock file `path` holding this process's pid (left
+ * empty when even that cannot be written, say on a full disk); EEXIST when it is held.
+ */
 export function createLockSync(io: FsLayer, path: string): void {
-  io.closeSync(io.openSync(path, CREATE_EXCLUSIVE, FILE_MODE));
+  const fd = io.openSync(path, CREATE_EXCLUSIVE, FILE_MODE);
+  try {
+    const pid = Buffer.from(String(process.pid), 'utf8');
+    io.writeSync(fd, pid, 0, pid.length, 0);
+  } catch {
+    // An empty lock is a lock too: it is only broken once old.
+  } finally {
+    io.closeSync(fd);
+  }
 }
 
 export function fdatasyncAsync(io: FsLayer, fd: number): Promise<void> {

@@ -1,7 +1,7 @@
 // The filesystem backend: opening (and vetting) the sessions root, then pure
 // delegation to the domain modules beside this file.
 
-import type { Backend, ListedSession, RawStep, StoredSession } from '../../backend.js';
+import type { Backend, CountChange, ListedSession, RawStep, StoredSession } from '../../backend.js';
 import type { ArchiveRecord } from '../../format/archive.js';
 import type { MetaBump } from '../../format/bump.js';
 import type { SessionPrefix, Slug } from '../../format/slug.js';
@@ -9,6 +9,7 @@ import type { EncodedStep } from '../../format/encode.js';
 import type { ConversationMeta, RepairReport, StoreStats } from '../../types.js';
 import * as archives from './archives.js';
 import { newContext, type FsBackendOptions, type FsContext } from './context.js';
+import * as history from './history.js';
 import * as listing from './listing.js';
 import * as meta from './meta.js';
 import * as repairing from './repair.js';
@@ -16,6 +17,7 @@ import { vetRoot } from './root.js';
 import { sessionIdentity } from './session-dir.js';
 import * as sessions from './sessions.js';
 import * as steps from './steps.js';
+import * as watching from './watch.js';
 
 export async function openFsBackend(options: FsBackendOptions): Promise<FsBackend> {
   const ctx = newContext(options);
@@ -54,20 +56,40 @@ export class FsBackend implements Backend {
     return meta.writeMeta(this.#ctx, slug, next);
   }
 
-  appendSteps(slug: Slug, encoded: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
-    return steps.appendSteps(this.#ctx, slug, encoded, bump);
+  appendSteps(slug: Slug, encoded: EncodedStep[], bump: MetaBump | null, expectedStep?: number): Promise<number[]> {
+    return steps.appendSteps(this.#ctx, slug, encoded, bump, expectedStep);
   }
 
-  stepsNewestFirst(slug: Slug): AsyncIterable<RawStep[]> {
-    return steps.stepsNewestFirst(this.#ctx, slug);
+  stepsNewestFirst(slug: Slug, expected?: number): AsyncIterable<RawStep[]> {
+    return steps.stepsNewestFirst(this.#ctx, slug, expected);
   }
 
-  stepsAfter(slug: Slug, after: number): AsyncIterable<RawStep[]> {
-    return steps.stepsAfter(this.#ctx, slug, after);
+  stepsAfter(slug: Slug, after: number, expected?: number): AsyncIterable<RawStep[]> {
+    return steps.stepsAfter(this.#ctx, slug, after, expected);
   }
 
-  compact(slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
-    return archives.compact(this.#ctx, slug, base, record);
+  stepsBefore(slug: Slug, before: number, expected?: number): AsyncIterable<RawStep[]> {
+    return steps.stepsBefore(this.#ctx, slug, before, expected);
+  }
+
+  highestStep(slug: Slug): Promise<number | null> {
+    return steps.highestStep(this.#ctx, slug);
+  }
+
+  changes(slug: Slug, signal: AbortSignal): AsyncIterable<void> {
+    return watching.changes(this.#ctx, slug, signal);
+  }
+
+  fork(source: Slug, atStep: number, meta: ConversationMeta): Promise<Slug | null> {
+    return history.fork(this.#ctx, source, atStep, meta);
+  }
+
+  rewind(slug: Slug, toStep: number, change: CountChange, at: string, archiveNames: string[]): Promise<number | null> {
+    return history.rewind(this.#ctx, slug, toStep, change, at, archiveNames);
+  }
+
+  compact(slug: Slug, base: string, record: ArchiveRecord, expectedStep?: number): Promise<string> {
+    return archives.compact(this.#ctx, slug, base, record, expectedStep);
   }
 
   getArchive(name: string): Promise<ArchiveRecord | null> {
@@ -95,6 +117,7 @@ export class FsBackend implements Backend {
   }
 
   close(): Promise<void> {
+    watching.closeWatches(this.#ctx);
     this.#ctx.rootIndex.close();
     return this.#ctx.bumps.close();
   }

@@ -1,14 +1,18 @@
 // The meta lock: `<root>/<slug>/.meta.lock`, an empty file created
 // exclusively, held while one process rewrites a session's meta (read, bump,
 // replace), so processes bumping one session never lose each other's counts.
-// A lock older than LOCK_STALE_MS (or dated in the future) is stale: broken, never waited for.
+// A lock older than LOCK_STALE_MS (or dated in the future) is stale: broken,
+// never waited for; so is one whose file names a process of this machine
+// that no longer runs (a writer killed while holding it). Also the fence
+// (`<root>/<slug>/.fence`), held by a fenced append while it links, and
+// waited for by the appends that meet it (steps.ts).
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sessionNotFound } from '../../errors.js';
+import { StepStoreError, sessionNotFound } from '../../errors.js';
 import type { Slug } from '../../format/slug.js';
 import type { FsContext } from './context.js';
-import { createLockSync, errnoOf, unlinkQuietly } from './durable.js';
-import { metaLockPath } from './paths.js';
+import { createLockSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
+import { fencePath, metaLockPath } from './paths.js';
 
 /** A lock older than this was left by a process that died holding it, and is broken. */
 export const LOCK_STALE_MS = 10_000;
@@ -20,6 +24,61 @@ const FUTURE_SLACK_MS = 1_000;
 /** True for a lock `ageMs` old that no live writer can hold: too old, or dated in the future. */
 export function isStaleLock(ageMs: number): boolean {
   return ageMs > LOCK_STALE_MS || ageMs < -FUTURE_SLACK_MS;
+}
+
+/** True when the lock file at `path` was left by a writer that is gone (too old, or its process no longer runs). */
+export function isStaleFile(ctx: FsContext, path: string): boolean {
+  try {
+    return isStaleLock(Date.now() - ctx.fs.lstatSync(path).mtimeMs) || holderDied(ctx, path);
+  } catch {
+    return false; // released meanwhile
+  }
+}
+
+/**
+ * Takes the fence of a session (a fenced append's, while it links), waiting
+ * for one held by another fenced append; breaks a stale one. SESSION_NOT_FOUND when the session is gone.
+ */
+export async function takeFence(ctx: FsContext, slug: Slug): Promise<void> {
+  const path = fencePath(ctx.root, slug);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      createLockSync(ctx.fs, path);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw sessionNotFound(slug);
+      if (code !== 'EEXIST') throw err;
+    }
+    if (isStaleFile(ctx, path)) unlinkQuietly(ctx.fs, path);
+    else if (Date.now() >= deadline) throw new StepStoreError('IO_ERROR', `the fence of ${slug} stayed held by another process`);
+    else await sleep(2);
+  }
+}
+
+/** Waits until no live fenced append holds the session's fence (a stale one is broken). */
+export async function fenceGone(ctx: FsContext, slug: Slug): Promise<void> {
+  const path = fencePath(ctx.root, slug);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  while (kindOf(ctx.fs, path) !== 'missing') {
+    if (isStaleFile(ctx, path)) unlinkQuietly(ctx.fs, path);
+    else if (Date.now() >= deadline) throw new StepStoreError('IO_ERROR', `the fence of ${slug} stayed held by another process`);
+    else await sleep(2);
+  }
+}
+
+/** True when the lock names a process (not this one) that no longer runs. */
+function holderDied(ctx: FsContext, path: string): boolean {
+  const text = readRegularFileSync(ctx.fs, path, 32);
+  const pid = typeof text === 'string' && /^[1-9][0-9]*$/.test(text) ? Number(text) : null;
+  if (pid === null || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return errnoOf(err) === 'ESRCH';
+  }
 }
 
 /** Takes the session's meta lock, or returns false when another process holds it. SESSION_NOT_FOUND when it is gone. */
@@ -35,7 +94,7 @@ function tryLock(ctx: FsContext, slug: Slug): boolean {
       if (code !== 'EEXIST') throw err;
     }
     try {
-      if (!isStaleLock(Date.now() - ctx.fs.lstatSync(path).mtimeMs)) return false;
+      if (!isStaleLock(Date.now() - ctx.fs.lstatSync(path).mtimeMs) && !holderDied(ctx, path)) return false;
       unlinkQuietly(ctx.fs, path);
     } catch {
       // Released meanwhile: try again.

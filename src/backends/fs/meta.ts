@@ -7,18 +7,22 @@
 // holding it. A bump write that meets EMFILE waits its turn and runs again.
 
 import { StepStoreError, ioError, sessionNotFound } from '../../errors.js';
-import { applyBump } from '../../format/bump.js';
+import { applyBump, liveCount } from '../../format/bump.js';
 import { decodeMeta, encodeMeta } from '../../format/meta.js';
 import type { Slug } from '../../format/slug.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
 import type { PendingBump } from './bumps.js';
+import type { RawStep } from '../../format/records.js';
 import { readLimit, type FsContext } from './context.js';
 import { holding, isShortage, readNow } from './descriptors.js';
 import { errnoOf, kindOf, readRegularFileSync } from './durable.js';
 import { syncDir, syncsAt } from './durability.js';
 import { LOCK_WAIT_MS, withLock } from './lock.js';
-import { metaPath, sessionDir } from './paths.js';
+import { COUNTED_CHAIN, countedPath, metaPath, sessionDir } from './paths.js';
+import { ensureStoreDir } from './store-dirs.js';
+import { finishLeftRewind } from './history.js';
+import { stepsNewestFirst } from './steps.js';
 
 /**
  * The meta on disk; null when `slug` is not a session (a symlinked directory is
@@ -135,6 +139,67 @@ export async function writeMeta(ctx: FsContext, slug: Slug, meta: ConversationMe
 }
 
 /**
+ * The last count set outright: it holds every append placed before `atMs`
+ * (a rewind: or retracted them) and every step up to `highest`. Null when never.
+ */
+interface CountSet {
+  atMs: number;
+  highest: number;
+}
+
+function countSetOf(ctx: FsContext, slug: Slug): CountSet | null {
+  const text = readRegularFileSync(ctx.fs, countedPath(ctx.root, slug), 256);
+  if (typeof text !== 'string') return null;
+  try {
+    const set = JSON.parse(text) as CountSet;
+    return Number.isFinite(set.atMs) && Number.isSafeInteger(set.highest) ? set : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Records the count written next as set outright (the caller holds the
+ * lock). Not synced: after a power cut no bump of before it is pending anywhere.
+ */
+export async function markCountSet(ctx: FsContext, slug: Slug, set: CountSet): Promise<void> {
+  await ensureStoreDir(ctx, COUNTED_CHAIN);
+  await ctx.fs.replaceFile(countedPath(ctx.root, slug), Buffer.from(JSON.stringify(set), 'utf8'), false);
+}
+
+/**
+ * The meta `bump` makes of `disk` (the caller holds the lock). Processes
+ * write their bumps in any order, so a compaction's restart is not applied
+ * as is (it would drop what other processes appended after the marker and
+ * wrote first): the count is taken again from the steps, back to the last
+ * boundary, and set outright. A message of a bump counts only when placed
+ * after the last count set outright, and above the steps that count read.
+ */
+async function countedBump(ctx: FsContext, slug: Slug, disk: ConversationMeta, bump: PendingBump): Promise<ConversationMeta> {
+  const set = countSetOf(ctx, slug);
+  const compacted = bump.compacted;
+  if (compacted !== null && (set === null || (compacted.atMs > set.atMs && compacted.step > set.highest))) {
+    let highest = 0;
+    const count = await liveCount(noting(stepsNewestFirst(ctx, slug), (step) => (highest = Math.max(highest, step))), ctx.messages);
+    await markCountSet(ctx, slug, { atMs: set?.atMs ?? 0, highest });
+    return { ...applyBump(disk, { messages: 0, at: bump.at }), message_count: count };
+  }
+  let messages = 0;
+  for (const part of bump.parts) {
+    if (set === null || part.atMs > set.atMs) messages += set === null ? part.steps.length : part.steps.filter((step) => step > set.highest).length;
+  }
+  return applyBump(disk, { messages, at: bump.at });
+}
+
+/** `slices`, telling `see` each step number as it passes. */
+async function* noting(slices: AsyncIterable<RawStep[]>, see: (step: number) => void): AsyncGenerator<RawStep[]> {
+  for await (const slice of slices) {
+    for (const raw of slice) see(raw.step);
+    yield slice;
+  }
+}
+
+/**
  * Writes one queued bump onto the meta on disk, holding the lock (another
  * process may be bumping it too); after EMFILE it runs again, reading the disk anew.
  */
@@ -146,10 +211,12 @@ export function writeBump(
   onTarget: (meta: ConversationMeta) => void,
 ): Promise<boolean> {
   return withLockHeld(ctx, slug, waitForLock ? LOCK_WAIT_MS : 0, async () => {
+    // A rewind whose process died holding this lock first: its count does not hold this bump.
+    await finishLeftRewind(ctx, slug);
     const disk = readDiskMeta(ctx, slug);
     // Deleted meanwhile, or deleted and created anew under the same name: nothing of this bump to count.
     if (disk === null || (bump.createdAt !== null && !sameInstant(disk.created_at, bump.createdAt))) return;
-    const target = applyBump(disk, bump);
+    const target = await countedBump(ctx, slug, disk, bump);
     onTarget(target);
     await replaceMeta(ctx, slug, target);
   }, true);

@@ -3,6 +3,12 @@
 //   <root>/.stepstore/archives/<name>                (one file per archive)
 //   <root>/.stepstore/trash/                         (sessions being deleted)
 //   <root>/.stepstore/deleted/<prefix>/<seq>@<created_at>  (one empty file per deleted session: its seq is never reused)
+//   <root>/.stepstore/shares/<archive>/<slug>        (one empty file per fork referencing an archive it does not own;
+//                                                     `.owner-released` once its owner rewound past its marker)
+//   <root>/<slug>/.rewind                            (a rewind under way: retract every step above its number)
+//   <root>/<slug>/.fork                              (a fork being made: the directory is not a session yet)
+//   <root>/<slug>/.fence                             (a fenced append linking its steps)
+//   <root>/.stepstore/counted/<slug>                 (when its message_count was last set outright, for bumps of other processes)
 // Callers pass validated slugs and archive names only.
 
 import path from 'node:path';
@@ -15,6 +21,10 @@ export const STEP_PREFIX = 'step-';
 /** Temp files are hidden and never start with STEP_PREFIX, so no reader mistakes one for a step. */
 export const TEMP_PREFIX = '.tmp-';
 export const STORE_DIR = '.stepstore';
+/** The intent of a rewind, in its session's directory, from before its first step goes until its meta is written. */
+export const REWIND_FILE = '.rewind';
+/** In a directory that is becoming a fork until its meta is written: repair removes such a directory. */
+export const FORK_FILE = '.fork';
 
 const STEP_DIGITS = 6;
 /** Longer numbers are not steps: they could not be counted exactly. */
@@ -173,4 +183,50 @@ export function trashPath(root: string, slug: Slug): string {
   // A code point cut in two decodes as U+FFFD, which no slug holds: drop it.
   const head = Buffer.from(slug).subarray(0, MAX_NAME_BYTES - suffix.length).toString('utf8').replace(/\uFFFD+$/, '');
   return path.join(root, STORE_DIR, 'trash', `${head}${suffix}`);
+}
+
+export function rewindPath(root: string, slug: Slug): string {
+  return under(root) + slug + path.sep + REWIND_FILE;
+}
+
+/** Where the last count set outright of each session is kept, outside its directory (crabtalk's layout stays as it is). */
+export const COUNTED_CHAIN = ['counted'];
+
+export function countedPath(root: string, slug: Slug): string {
+  return path.join(root, STORE_DIR, 'counted', slug);
+}
+
+export function countedDir(root: string): string {
+  return path.join(root, STORE_DIR, 'counted');
+}
+
+/** Held by a fenced append while it links its steps: other appends that meet it take theirs back and wait. */
+export function fencePath(root: string, slug: Slug): string {
+  return under(root) + slug + path.sep + '.fence';
+}
+
+export function forkMarkPath(root: string, slug: Slug): string {
+  return under(root) + slug + path.sep + FORK_FILE;
+}
+
+/** The folder of the sessions referencing archive `name` (forks of its owner). */
+export function sharesChain(name: string): string[] {
+  return ['shares', name];
+}
+
+export function sharesDir(root: string): string {
+  return path.join(root, STORE_DIR, 'shares');
+}
+
+export function shareDir(root: string, name: string): string {
+  return path.join(root, STORE_DIR, 'shares', name);
+}
+
+/** In an archive's shares folder: its owner retracted the marker naming it (a rewind), so only the referrers hold it. */
+export function ownerReleasedPath(root: string, name: string): string {
+  return path.join(root, STORE_DIR, 'shares', name, '.owner-released');
+}
+
+export function sharePath(root: string, name: string, slug: Slug): string {
+  return path.join(root, STORE_DIR, 'shares', name, slug);
 }

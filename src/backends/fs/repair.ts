@@ -6,26 +6,35 @@
 // (dangling markers, unreadable steps and metas). It runs beside live
 // writers: anything young enough to belong to one is left alone.
 
+import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { decodeArchive } from '../../format/archive.js';
 import { ioError, isStepStoreError } from '../../errors.js';
 import { toSlug, type Slug } from '../../format/slug.js';
 import { checkSteps, emptyReport } from '../../format/repair.js';
 import type { RepairReport } from '../../types.js';
-import { getArchive } from './archives.js';
-import { DIR_MODE, FILE_MODE, errnoOf, kindOf, readRegularFileSync } from './durable.js';
+import { getArchive, hasLiveReferrer, ownerHolds } from './archives.js';
+import { DIR_MODE, FILE_MODE, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { readLimit, type FsContext } from './context.js';
+import { completeRewind } from './history.js';
 import { isStaleLock } from './lock.js';
 import { readDiskMeta, setMessageCount } from './meta.js';
 import { readAccounts, unsafeWriteBits, type Accounts } from './root.js';
 import {
+  FORK_FILE,
   META_LOCK_FILE,
+  REWIND_FILE,
+  archivePath,
   archivesDir,
+  countedDir,
   entryPath,
   leftoverOf,
   metaPath,
   parseStepName,
+  ownerReleasedPath,
   sessionDir,
+  shareDir,
+  sharesDir,
   storeDir,
   trashDir,
 } from './paths.js';
@@ -137,6 +146,8 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
   const dir = sessionDir(ctx.root, slug);
   // How long since anyone last changed this directory (before this pass changes it).
   const idle = ageOf(pass, dir);
+  // A rewind left half done by a process that died is finished first (or waited for, when under way).
+  if (!pass.dryRun && (await ctx.fs.readdir(dir)).includes(REWIND_FILE)) await completeRewind(ctx, slug);
   const names = await ctx.fs.readdir(dir);
   removeLeftovers(pass, dir, names, slug);
   checkMode(pass, dir, slug, DIR_MODE);
@@ -150,7 +161,11 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
   }
   if (meta === null) {
     const steps = names.filter((name) => parseStepName(name) !== null).length;
-    if (steps > 0) {
+    if (names.includes(FORK_FILE) && idle > GRACE_MS) {
+      // A fork that crashed before its meta: its steps are links to its source's.
+      report.incompleteSessions.push({ name: slug, action: 'removed', reason: 'a fork never finished' });
+      if (!pass.dryRun) await ctx.fs.removeTree(dir);
+    } else if (steps > 0) {
       report.incompleteSessions.push({ name: slug, action: 'kept', reason: `${steps} step${steps === 1 ? '' : 's'} but no meta: its agent and sender are unknown` });
     } else if (idle > GRACE_MS) {
       // A create that crashed between claiming the directory and writing meta.
@@ -180,6 +195,26 @@ async function repairSession(pass: Pass, slug: Slug): Promise<boolean> {
   return true;
 }
 
+/** `.stepstore/shares/`: references of sessions that are gone (a delete that stopped halfway), and of archives that are gone. */
+async function repairShares(pass: Pass, sessions: Set<string>): Promise<void> {
+  const { ctx, report } = pass;
+  if (kindOf(ctx.fs, sharesDir(ctx.root)) !== 'dir') return;
+  for (const name of await ctx.fs.readdir(sharesDir(ctx.root))) {
+    const dir = shareDir(ctx.root, name);
+    if (kindOf(ctx.fs, dir) !== 'dir') continue;
+    const archiveGone = kindOf(ctx.fs, archivePath(ctx.root, name)) === 'missing';
+    for (const referrer of await ctx.fs.readdir(dir)) {
+      if (referrer === path.basename(ownerReleasedPath(ctx.root, name)) && !archiveGone) continue;
+      const slug = toSlug(referrer);
+      // A directory without meta yet may be a fork being made: its reference stays until the directory goes.
+      if (!archiveGone && slug !== null && (sessions.has(slug) || kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'missing')) continue;
+      report.leftoversRemoved.push(`.stepstore/shares/${name}/${referrer}`);
+      if (!pass.dryRun) unlinkQuietly(ctx.fs, entryPath(dir, referrer));
+    }
+    if (!pass.dryRun && (await ctx.fs.readdir(dir)).length === 0) await ctx.fs.removeTree(dir);
+  }
+}
+
 /** `.stepstore/`: trash left by interrupted deletes, archive temps, orphan and corrupt archives. */
 async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> {
   const { ctx, report } = pass;
@@ -189,6 +224,15 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
     for (const name of await ctx.fs.readdir(trashDir(ctx.root))) {
       report.leftoversRemoved.push(`.stepstore/trash/${name}`);
       if (!pass.dryRun) await ctx.fs.removeTree(entryPath(trashDir(ctx.root), name));
+    }
+  }
+  await repairShares(pass, sessions);
+  if (kindOf(ctx.fs, countedDir(ctx.root)) === 'dir') {
+    for (const name of await ctx.fs.readdir(countedDir(ctx.root))) {
+      const slug = toSlug(name);
+      if (slug !== null && kindOf(ctx.fs, sessionDir(ctx.root, slug)) !== 'missing') continue;
+      report.leftoversRemoved.push(`.stepstore/counted/${name}`);
+      if (!pass.dryRun) unlinkQuietly(ctx.fs, entryPath(countedDir(ctx.root), name));
     }
   }
   const dir = archivesDir(ctx.root);
@@ -208,7 +252,7 @@ async function repairStoreDir(pass: Pass, sessions: Set<string>): Promise<void> 
     checkMode(pass, path, `.stepstore/archives/${name}`, FILE_MODE);
     const owner = toSlug(record.owner);
     const ownerExists = owner !== null && (sessions.has(owner) || kindOf(ctx.fs, metaPath(ctx.root, owner)) === 'file');
-    if (!ownerExists) {
+    if (!(ownerExists && ownerHolds(ctx, record, name)) && !hasLiveReferrer(ctx, name)) {
       report.orphanArchivesRemoved.push(name);
       if (!pass.dryRun) ctx.fs.unlinkSync(path);
     }

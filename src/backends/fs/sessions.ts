@@ -9,13 +9,13 @@ import { StepStoreError, handleDeleted, ioError } from '../../errors.js';
 import { prefixOf, seqOf, slugOf, type SessionPrefix, type Slug } from '../../format/slug.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
-import { removeOwnedArchives } from './archives.js';
+import { releaseArchives } from './archives.js';
 import { cacheState, type FsContext } from './context.js';
-import { DIR_MODE, createFileSync, errnoOf, kindOf } from './durable.js';
+import { DIR_MODE, createFileSync, errnoOf, kindOf, unlinkQuietly } from './durable.js';
 import { syncDir } from './durability.js';
 import { holding } from './descriptors.js';
 import { META_WRITE_UNITS, createdAtOf, readDiskMeta, replaceMeta } from './meta.js';
-import { TRASH_CHAIN, deletedChain, deletedDir, deletedPath, metaPath, parseDeletedName, sessionDir, trashPath } from './paths.js';
+import { TRASH_CHAIN, countedPath, deletedChain, deletedDir, deletedPath, metaPath, parseDeletedName, sessionDir, trashPath } from './paths.js';
 import { currentIndex } from './root-index.js';
 import { identityOf } from './session-dir.js';
 import { ensureStoreDir } from './store-dirs.js';
@@ -43,6 +43,13 @@ async function deletedAs(ctx: FsContext, slug: Slug): Promise<string[]> {
  * non-recursive mkdir that fails on an existing directory.
  */
 export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
+  const slug = await claimSession(ctx, prefix);
+  await finishCreate(ctx, slug, meta);
+  return slug;
+}
+
+/** Claims the next seq of `prefix` (see createSession) as an empty directory; the caller finishes it or takes it back. */
+export async function claimSession(ctx: FsContext, prefix: SessionPrefix): Promise<Slug> {
   const index = await currentIndex(ctx);
   let seq = (index.seqsOf(prefix).at(-1) ?? 0) + 1;
   // Read after the root: a delete marks the seq before its directory goes, so no seq slips between the two.
@@ -69,18 +76,17 @@ export async function createSession(ctx: FsContext, prefix: SessionPrefix, meta:
     await takeBack(ctx, slug);
     seq += 1;
   }
-  await finishCreate(ctx, slug, meta);
   return slug;
 }
 
 /** Removes a directory this store claimed and did not finish. */
-async function takeBack(ctx: FsContext, slug: Slug): Promise<void> {
+export async function takeBack(ctx: FsContext, slug: Slug): Promise<void> {
   await ctx.fs.removeTree(sessionDir(ctx.root, slug)).catch(() => undefined);
   ctx.rootIndex.remove(slug);
 }
 
 /** Writes the meta of a directory this store just claimed; on failure takes the directory back. */
-async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
+export async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta): Promise<void> {
   const dir = sessionDir(ctx.root, slug);
   let identity: string;
   try {
@@ -95,7 +101,7 @@ async function finishCreate(ctx: FsContext, slug: Slug, meta: ConversationMeta):
     await takeBack(ctx, slug);
     throw ioError(err, `creating session ${slug}`);
   }
-  cacheState(ctx, slug, { nextStep: 1, createdAt: meta.created_at, identity });
+  cacheState(ctx, slug, { nextStep: 1, createdAt: meta.created_at, identity, placedAtMs: 0 });
 }
 
 /**
@@ -210,7 +216,8 @@ export async function deleteSession(ctx: FsContext, slug: Slug, archiveBase: str
     ctx.logger.warn(`session ${slug} deleted, but ${what}: ${(err as Error).message}`, { session: slug });
   await syncDir(ctx, 'deletions', ctx.root).catch((err: unknown) => warn('the deletion may not survive a power loss', err));
   await ctx.fs.removeTree(trash).catch((err: unknown) => warn(`its files remain in ${trash} until repair()`, err));
+  unlinkQuietly(ctx.fs, countedPath(ctx.root, slug));
   if (markLater) await markDeleted(ctx, slug, createdAt).catch((err: unknown) => warn('its seq could not be marked as used (the disk is full)', err));
-  await removeOwnedArchives(ctx, slug, archiveBase, createdAt).catch((err: unknown) => warn('its archives remain until repair()', err));
+  await releaseArchives(ctx, slug, archiveBase, createdAt).catch((err: unknown) => warn('its archives remain until repair()', err));
   return true;
 }

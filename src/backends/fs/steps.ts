@@ -2,9 +2,12 @@
 // a hidden temp file in full, syncs it (as durability asks), then claims its
 // number with link(), which fails if the name is taken, and never replaces a
 // step. The directory sync comes last. A failed sync is never followed by a
-// link; a failed batch removes the steps it had linked. Appends and reads
-// take their descriptors from the store's budget (descriptors.ts): an append
-// that meets EMFILE, having taken back all it linked, runs again whole.
+// link; a failed batch removes the steps it had linked. A fenced append
+// links exactly the numbers after the one expected. Once linked, an append
+// checks that no rewind is under way and that the step before its first is
+// there, else takes its steps back and runs again (history.ts). Appends and
+// reads take their descriptors from the store's budget (descriptors.ts): an
+// append that meets EMFILE, having taken back all it linked, runs again whole.
 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { StepStoreError, ioError, sessionNotFound } from '../../errors.js';
@@ -14,14 +17,18 @@ import type { EncodedStep } from '../../format/encode.js';
 import type { RawStep } from '../../backend.js';
 import { cacheState, cachedState, readLimit, type FsContext, type SessionState } from './context.js';
 import { holding, isShortage, readNow } from './descriptors.js';
-import { closeQuietly, createFileSync, errnoOf, readRegularFileSync, unlinkQuietly } from './durable.js';
+import { closeQuietly, createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { syncDirFd, syncFileInline, syncFiles } from './durability.js';
 import { createdAtOf } from './meta.js';
+import { completeRewind, readIntent } from './history.js';
+import { fenceGone, takeFence } from './lock.js';
 import { identityOf, openSession, sessionIdentity } from './session-dir.js';
-import { MAX_STEP, parseStepName, sessionDir, stepPath, tempPath } from './paths.js';
+import { MAX_STEP, REWIND_FILE, fencePath, metaPath, parseStepName, rewindPath, sessionDir, stepPath, tempPath } from './paths.js';
 
 /** Steps written per round of a batch: temps, then their fsyncs together, then links. */
 const BATCH_CHUNK = 64;
+/** Times an append whose steps did not continue the session (a rewind) runs again before giving up. */
+const MAX_UNPLACED = 50;
 /** Link attempts on taken numbers before rescanning the directory for the highest. */
 const CLAIM_TRIES_BEFORE_RESCAN = 16;
 /** Longest a load or list keeps the event loop before yielding. */
@@ -37,15 +44,17 @@ function appendUnits(count: number): number {
   return 1 + Math.max(1, Math.min(count, BATCH_CHUNK));
 }
 
-interface StepListing {
+export interface StepListing {
   /** Canonically named step numbers, ascending. */
   numbers: Float64Array;
   /** Names like `step-42`: counted, never loaded. */
   oddNames: { step: number; name: string }[];
   highest: number;
+  /** A rewind's intent lay in the directory (history.ts). */
+  rewinding: boolean;
 }
 
-function listingOf(names: string[]): StepListing {
+export function listingOf(names: string[]): StepListing {
   const numbers = new Float64Array(names.length);
   const oddNames: StepListing['oddNames'] = [];
   let count = 0;
@@ -58,10 +67,21 @@ function listingOf(names: string[]): StepListing {
     else oddNames.push({ step: parsed.step, name });
   }
   oddNames.sort((a, b) => a.step - b.step);
-  return { numbers: numbers.subarray(0, count).sort(), oddNames, highest };
+  return { numbers: numbers.subarray(0, count).sort(), oddNames, highest, rewinding: names.includes(REWIND_FILE) };
 }
 
-/** Lists a session's steps; null when its directory is gone. The caller holds a descriptor unit for it. */
+/** The listing without the steps above `to`: what a reader sees while a rewind to `to` is under way. */
+function withoutAbove(listing: StepListing, to: number): StepListing {
+  const kept = listing.numbers.filter((step) => step <= to);
+  const oddNames = listing.oddNames.filter(({ step }) => step <= to);
+  const highest = Math.max(kept.at(-1) ?? 0, oddNames.at(-1)?.step ?? 0);
+  return { numbers: kept, oddNames, highest, rewinding: true };
+}
+
+/**
+ * Lists a session's steps, without those a rewind under way retracts; null
+ * when its directory is gone. The caller holds a descriptor unit for it.
+ */
 async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
   let names: string[];
   let identity: string | null;
@@ -72,7 +92,11 @@ async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null
     if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
     throw ioError(err, `listing steps of ${slug}`);
   }
-  const listing = listingOf(names);
+  let listing = listingOf(names);
+  if (listing.rewinding) {
+    const intent = readIntent(ctx, slug);
+    if (intent !== null) listing = withoutAbove(listing, intent.to);
+  }
   // Steps other writers added: this store's next append goes past them, in this conversation only.
   const state = cachedState(ctx, slug);
   if (state !== undefined && state.identity === identity && state.nextStep <= listing.highest) state.nextStep = listing.highest + 1;
@@ -93,9 +117,14 @@ async function stateOf(ctx: FsContext, slug: Slug, identity: string): Promise<Se
     ctx.sessions.delete(slug);
     throw sessionNotFound(slug);
   }
-  const listing = await listSteps(ctx, slug);
+  let listing = await listSteps(ctx, slug);
+  // A rewind left half done (its process died) is finished before anything lands after it.
+  if (listing?.rewinding === true) {
+    await completeRewind(ctx, slug);
+    listing = await listSteps(ctx, slug);
+  }
   if (listing === null) throw sessionNotFound(slug);
-  const state: SessionState = { nextStep: listing.highest + 1, createdAt: createdAtOf(ctx, slug), identity };
+  const state: SessionState = { nextStep: listing.highest + 1, createdAt: createdAtOf(ctx, slug), identity, placedAtMs: 0 };
   cacheState(ctx, slug, state);
   return state;
 }
@@ -117,6 +146,49 @@ function claimStep(ctx: FsContext, dir: string, temp: string, state: SessionStat
     step += 1;
     if (taken % CLAIM_TRIES_BEFORE_RESCAN === 0) step = Math.max(step, listingOf(ctx.fs.readdirSync(dir)).highest + 1);
   }
+}
+
+/** Links `temp` to exactly `step` (a fenced append); CONFLICT when it is taken. */
+function claimExact(ctx: FsContext, dir: string, temp: string, step: number): number {
+  try {
+    ctx.fs.linkSync(temp, stepPath(dir, step));
+    return step;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') throw fenceConflict(step - 1);
+    throw err;
+  }
+}
+
+function fenceConflict(expected: number): StepStoreError {
+  return new StepStoreError('CONFLICT', `the session's highest step is not ${expected}: nothing was written`);
+}
+
+/** Why an append's linked steps were taken back and the append runs again: the numbers it got were not the session's next. */
+class Unplaced extends Error {
+  constructor(readonly why: 'rewinding' | 'fenced' | 'hole') {
+    super(why === 'rewinding' ? 'a rewind is under way' : why === 'fenced' ? 'a fenced append is linking' : 'a step before the first one linked is missing');
+  }
+}
+
+/**
+ * Checks, once every step of a call is linked, that they continue the
+ * session: no rewind's intent lies in the directory (one made later retracts
+ * these steps itself, being after them), and the step before the first is
+ * there (a counter cached before another process rewound would leave a hole).
+ */
+function checkPlaced(ctx: FsContext, slug: Slug, dir: string, first: number, fence: number | undefined): void {
+  if (kindOf(ctx.fs, rewindPath(ctx.root, slug)) !== 'missing') throw new Unplaced('rewinding');
+  // A fenced append that fails takes back what it linked: no step may land above it meanwhile.
+  if (fence === undefined && kindOf(ctx.fs, fencePath(ctx.root, slug)) !== 'missing') throw new Unplaced('fenced');
+  if (first > 1 && kindOf(ctx.fs, stepPath(dir, first - 1)) === 'missing' && !listed(listingOf(ctx.fs.readdirSync(dir)), first - 1)) {
+    if (fence !== undefined) throw fenceConflict(fence);
+    throw new Unplaced('hole');
+  }
+}
+
+/** `step` is in the listing, under its canonical name or another (`step-42`). */
+function listed(listing: StepListing, step: number): boolean {
+  return listing.numbers.includes(step) || listing.oddNames.some((odd) => odd.step === step);
 }
 
 /** Takes back steps of a failed call (they were never acknowledged); those that would not go are added to `left`. */
@@ -149,13 +221,15 @@ function failure(ctx: FsContext, slug: Slug, err: unknown): StepStoreError {
  */
 async function writeSteps(
   ctx: FsContext,
-  dir: string,
+  slug: Slug,
   dirFd: number,
   state: SessionState,
   steps: EncodedStep[],
   inline: boolean,
   left: number[],
+  fence: number | undefined,
 ): Promise<number[]> {
+  const dir = sessionDir(ctx.root, slug);
   const linked: number[] = [];
   try {
     for (let start = 0; start < steps.length; start += BATCH_CHUNK) {
@@ -172,7 +246,9 @@ async function writeSteps(
           temp.fd = null; // closed, or failed to close: never closed again (the number may be reused)
           ctx.fs.closeSync(fd);
         }
-        for (const temp of temps) linked.push(claimStep(ctx, dir, temp.path, state));
+        for (const temp of temps) {
+          linked.push(fence === undefined ? claimStep(ctx, dir, temp.path, state) : claimExact(ctx, dir, temp.path, fence + linked.length + 1));
+        }
       } finally {
         for (const temp of temps) {
           if (temp.fd !== null) closeQuietly(ctx.fs, temp.fd);
@@ -180,6 +256,10 @@ async function writeSteps(
         }
       }
     }
+    // Before the check: a rewind whose intent the check does not see counts this append as before it (meta.ts countedBump).
+    state.placedAtMs = Date.now();
+    checkPlaced(ctx, slug, dir, linked[0]!, fence);
+    if (fence !== undefined) state.nextStep = linked.at(-1)! + 1;
     await syncDirFd(ctx, 'newEntries', dirFd, inline);
     return linked;
   } catch (err) {
@@ -201,6 +281,7 @@ export async function appendSteps(
   slug: Slug,
   steps: EncodedStep[],
   bump: MetaBump | null,
+  fence?: number,
   left: number[] = [],
 ): Promise<number[]> {
   const gate = ctx.descriptors;
@@ -211,6 +292,7 @@ export async function appendSteps(
   let done = false;
   let numbers: number[];
   let state: SessionState;
+  let unplaced = 0;
   try {
     if (!gate.take(units)) await gate.wait(units);
     held = true;
@@ -224,11 +306,26 @@ export async function appendSteps(
           done = true;
           return [];
         }
-        const dir = sessionDir(ctx.root, slug);
-        numbers = await writeSteps(ctx, dir, dirFd, state, steps, steps.length === 1 && ctx.activeAppends === 1, left);
+        // A fenced append links under the session's fence, so that taking its steps back never leaves a hole under another's.
+        if (fence !== undefined) await takeFence(ctx, slug);
+        try {
+          numbers = await writeSteps(ctx, slug, dirFd, state, steps, steps.length === 1 && ctx.activeAppends === 1, left, fence);
+        } finally {
+          if (fence !== undefined) unlinkQuietly(ctx.fs, fencePath(ctx.root, slug));
+        }
         done = true;
         break;
       } catch (err) {
+        if (err instanceof Unplaced && left.length === leftBefore) {
+          // Every step taken back, durably at every level (one coming back after a power cut would stand beside its retry's copy).
+          await syncDirFd(ctx, 'history', dirFd!, false);
+          // Then count afresh (after the rewind, when one is under way) and go again.
+          ctx.sessions.delete(slug);
+          if (err.why === 'rewinding') await completeRewind(ctx, slug);
+          if (err.why === 'fenced') await fenceGone(ctx, slug);
+          if (++unplaced > MAX_UNPLACED) throw new StepStoreError('CONFLICT', `${slug} kept being rewound while appending: nothing was written`);
+          continue;
+        }
         if (!isShortage(err) || left.length > leftBefore) throw err;
         if (dirFd !== null) closeQuietly(ctx.fs, dirFd);
         dirFd = null;
@@ -249,7 +346,11 @@ export async function appendSteps(
     if (held) gate.give(units, done);
   }
   ctx.stats.stepsWritten += numbers.length;
-  if (bump !== null) ctx.bumps.add(slug, { ...bump, createdAt: state.createdAt });
+  if (bump !== null) {
+    const atMs = state.placedAtMs;
+    const parts = bump.messages > 0 ? [{ atMs, steps: numbers }] : [];
+    ctx.bumps.add(slug, { ...bump, createdAt: state.createdAt, parts, compacted: bump.compacted === true ? { atMs, step: numbers.at(-1)! } : null });
+  }
   return numbers;
 }
 
@@ -270,9 +371,10 @@ async function* readInSlices(
   ctx: FsContext,
   slug: Slug,
   order: Iterable<{ step: number; name?: string }>,
+  expected = FIRST_SLICE,
 ): AsyncGenerator<RawStep[]> {
   const dir = sessionDir(ctx.root, slug);
-  let sliceSize = FIRST_SLICE;
+  let sliceSize = Math.max(1, Math.min(expected, MAX_SLICE));
   let slice: RawStep[] = [];
   let since = performance.now();
   for (const { step, name } of order) {
@@ -323,16 +425,35 @@ function* ordered(listing: StepListing, descending: boolean, after = 0): Generat
 }
 
 /** listSteps for a reader, holding a descriptor unit. */
-function listToRead(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
+export function listToRead(ctx: FsContext, slug: Slug): Promise<StepListing | null> {
   return holding(ctx.descriptors, 1, true, () => listSteps(ctx, slug));
 }
 
-export async function* stepsNewestFirst(ctx: FsContext, slug: Slug): AsyncGenerator<RawStep[]> {
+export async function* stepsNewestFirst(ctx: FsContext, slug: Slug, expected?: number): AsyncGenerator<RawStep[]> {
   const listing = await listToRead(ctx, slug);
-  if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, true));
+  if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, true), expected);
 }
 
-export async function* stepsAfter(ctx: FsContext, slug: Slug, after: number): AsyncGenerator<RawStep[]> {
+export async function* stepsAfter(ctx: FsContext, slug: Slug, after: number, expected?: number): AsyncGenerator<RawStep[]> {
   const listing = await listToRead(ctx, slug);
-  if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, false, after));
+  if (listing !== null) yield* readInSlices(ctx, slug, ordered(listing, false, after), expected);
+}
+
+export async function* stepsBefore(ctx: FsContext, slug: Slug, before: number, expected?: number): AsyncGenerator<RawStep[]> {
+  const listing = await listToRead(ctx, slug);
+  if (listing === null) return;
+  function* below(): Generator<{ step: number; name?: string }> {
+    for (const item of ordered(listing!, true)) if (item.step < before) yield item;
+  }
+  yield* readInSlices(ctx, slug, below(), expected);
+}
+
+/** The highest step a reader sees (0: none); null when there is no session. */
+export async function highestStep(ctx: FsContext, slug: Slug): Promise<number | null> {
+  try {
+    if (kindOf(ctx.fs, metaPath(ctx.root, slug)) !== 'file') return null;
+  } catch (err) {
+    throw ioError(err, `checking session ${slug}`);
+  }
+  return (await listToRead(ctx, slug))?.highest ?? null;
 }

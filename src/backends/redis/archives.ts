@@ -2,18 +2,20 @@
 // tag), so one script stores it and appends the marker naming it; a per-base
 // directory (`P{arc:<base>}`) claims `n` exclusively and maps each name to
 // its owner, so getArchive finds a record by name alone. A new `n` is also
-// above every name the session's markers use (crabtalk's among them).
+// above every name the session's markers use (crabtalk's among them). Forks
+// hold their source's archives (holders sets, see keys.ts): a record outlives
+// its owner while a fork holds it.
 
-import type { RawStep } from '../../backend.js';
 import { splitArchiveName, type ArchiveRecord } from '../../format/archive.js';
 import { markerFloor } from '../../format/crabtalk-memory.js';
 import { StepStoreError, sessionNotFound } from '../../errors.js';
 import { toSlug, type Slug } from '../../format/slug.js';
 import { encodeMarker } from '../../format/encode.js';
 import type { Reply } from './client.js';
-import { requestId, toRecord, type RedisContext } from './context.js';
-import { archiveDirectoryKey, archiveKey, archiveRequestKey, pairKeysOf, sessionKeys } from './keys.js';
+import { notAtStep, requestId, toRecord, type RedisContext } from './context.js';
+import { archiveDirectoryKey, archiveKey, archiveRequestKey, holdersKey, pairKeysOf, sessionKeys } from './keys.js';
 import { CLAIM_ARCHIVE, CLAIM_ARCHIVE_NAME, COMPACT, IMPORT_ARCHIVE } from './scripts.js';
+import { highestStep, stepsBefore } from './steps.js';
 
 /** KEYS: archive directory. ARGV: floor. Raises the directory's counter to `floor` (never lowers it), so the next claim is above it. */
 const RAISE_ARCHIVE_COUNTER = `
@@ -23,29 +25,17 @@ end
 return 1
 `;
 
-/** Steps read per round trip while scanning for markers: small first, since the scan usually stops early. */
-const FIRST_SCAN_CHUNK = 16;
-const MAX_SCAN_CHUNK = 512;
-
-/** Every step, newest first, boundaries included (stepsNewestFirst stops at the boundary pointer), read as pulled. */
-async function* everyStepNewestFirst(ctx: RedisContext, slug: Slug): AsyncGenerator<RawStep[]> {
-  const key = sessionKeys(ctx.prefix, slug).steps;
-  let chunk = FIRST_SCAN_CHUNK;
-  for (let to = Number(await ctx.conn.read(key, ['LLEN', key])); to >= 1; to -= chunk, chunk = Math.min(chunk * 2, MAX_SCAN_CHUNK)) {
-    const from = Math.max(1, to - chunk + 1);
-    const texts = (await ctx.conn.read(key, ['LRANGE', key, String(from - 1), String(to - 1)])) as Reply[];
-    ctx.stats.stepsRead += texts.length;
-    yield texts.map((text, i) => ({ step: from + i, text: String(text) })).reverse();
-  }
-}
-
-export async function compact(ctx: RedisContext, slug: Slug, base: string, record: ArchiveRecord): Promise<string> {
+export async function compact(ctx: RedisContext, slug: Slug, base: string, record: ArchiveRecord, expectedStep?: number): Promise<string> {
   const keys = sessionKeys(ctx.prefix, slug);
-  if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw sessionNotFound(slug);
+  const highest = await highestStep(ctx, slug);
+  if (highest === null) throw sessionNotFound(slug);
+  // Checked again by the script; checked here so that a fence known to fail claims no name.
+  if (expectedStep !== undefined && highest !== expectedStep) throw notAtStep(slug, expectedStep);
   const directory = archiveDirectoryKey(ctx.prefix, base);
   // Redis cannot tell an archive compact() minted from one imported for the session: either counts
   // (an imported one comes, with the markers before it, from a store that numbered it the same way).
-  const floor = await markerFloor(everyStepNewestFirst(ctx, slug), base, async (name) => (await getArchive(ctx, name))?.owner === slug);
+  const everyStep = stepsBefore(ctx, slug, Number.POSITIVE_INFINITY);
+  const floor = await markerFloor(everyStep, base, async (name) => (await getArchive(ctx, name))?.owner === slug);
   if (floor > 0) await ctx.conn.script(RAISE_ARCHIVE_COUNTER, [directory], [floor]);
   const n = (await ctx.conn.script(
     CLAIM_ARCHIVE,
@@ -64,11 +54,13 @@ export async function compact(ctx: RedisContext, slug: Slug, base: string, recor
         keys.archives,
         archiveKey(ctx.prefix, slug, name),
       ],
-      [ctx.conn.rememberForMs, encodeMarker(name, record.archived_at).json, name, ...archiveFields(record)],
+      [ctx.conn.rememberForMs, encodeMarker(name, record.archived_at).json, name, ...archiveFields(record), expectedStep ?? ''],
     );
   } catch (err) {
-    // Deleted meanwhile: give the claimed name back rather than leave it pointing nowhere.
-    if (err instanceof StepStoreError && err.code === 'SESSION_NOT_FOUND') await ctx.conn.write(directory, ['HDEL', directory, String(n)]);
+    // Deleted or written meanwhile: give the claimed name back rather than leave it pointing nowhere.
+    if (err instanceof StepStoreError && (err.code === 'SESSION_NOT_FOUND' || err.code === 'CONFLICT')) {
+      await ctx.conn.write(directory, ['HDEL', directory, String(n)]);
+    }
     throw err;
   }
   ctx.stats.stepsWritten += 1;
@@ -83,9 +75,24 @@ export async function getArchive(ctx: RedisContext, name: string): Promise<Archi
   if (owner === null) return null;
   const key = archiveKey(ctx.prefix, owner, name);
   const ownerMeta = sessionKeys(ctx.prefix, owner).meta;
-  // An archive lives as long as its owner session (as on the filesystem).
+  // An archive lives as long as a session holds it: its owner (as on the filesystem), or a fork of it.
   const [record, ownerExists] = await Promise.all([ctx.conn.read(key, ['HGETALL', key]), ctx.conn.read(ownerMeta, ['EXISTS', ownerMeta])]);
-  return ownerExists === 1 ? recordOf(record) : null;
+  if (ownerExists === 1) return recordOf(record);
+  const holders = holdersKey(key);
+  return (await ctx.conn.read(holders, ['EXISTS', holders])) === 1 ? recordOf(record) : null;
+}
+
+/** Takes the directory entries of archives just removed (each from its own base's directory, another slot). */
+export async function forgetNames(ctx: RedisContext, names: string[]): Promise<void> {
+  const byBase = new Map<string, string[]>();
+  for (const name of names) {
+    const split = splitArchiveName(name);
+    if (split !== null) byBase.set(split.base, [...(byBase.get(split.base) ?? []), String(split.n)]);
+  }
+  for (const [base, numbers] of byBase) {
+    const directory = archiveDirectoryKey(ctx.prefix, base);
+    await ctx.conn.write(directory, ['HDEL', directory, ...numbers]);
+  }
 }
 
 /** owner, archived_at, content: the two texts JSON-encoded so any string survives UTF-8. */

@@ -200,14 +200,38 @@ export class Connection {
     const client = this.#client;
     await (client.close?.() ?? client.quit?.());
   }
+
+  /**
+   * A new, unconnected client to the same server with the same options, for
+   * pub/sub (watch.ts); null on a Cluster or a client that cannot duplicate itself.
+   */
+  pubSubClient(): PubSubClient | null {
+    if (this.clustered) return null;
+    const { duplicate } = this.#client as { duplicate?: () => unknown };
+    return typeof duplicate === 'function' ? (duplicate.call(this.#client) as PubSubClient) : null;
+  }
 }
 
-/** Redis error replies and connection failures as IO_ERROR, except the scripts' own NOTFOUND. */
+/** What watch.ts uses of a node-redis client in pub/sub mode. */
+export interface PubSubClient {
+  connect(): Promise<unknown>;
+  pSubscribe(patterns: string[], listener: (message: string, channel: string) => void): Promise<void>;
+  pUnsubscribe(patterns: string[], listener: (message: string, channel: string) => void): Promise<void>;
+  on(event: 'error' | 'ready', listener: (...args: unknown[]) => void): unknown;
+  unref?(): void;
+  close?(): Promise<void>;
+  quit?(): Promise<unknown>;
+  destroy?(): void;
+}
+
+/** Redis error replies and connection failures as IO_ERROR, except the scripts' own NOTFOUND and CONFLICT. */
 export function toStoreError(err: unknown): StepStoreError {
   if (err instanceof StepStoreError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const notFound = /STEPSTORE_NOTFOUND (\S+)/.exec(message);
   if (notFound !== null) return sessionNotFound(notFound[1]!);
+  const conflict = /STEPSTORE_CONFLICT (.*)/.exec(message);
+  if (conflict !== null) return new StepStoreError('CONFLICT', conflict[1]!);
   if (message.includes('STEPSTORE_NOSEQ')) return new StepStoreError('CONFLICT', 'no seq is left for this pair: the highest one is taken');
   return new StepStoreError('IO_ERROR', `Redis: ${message}`, { cause: err });
 }

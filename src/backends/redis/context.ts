@@ -37,6 +37,11 @@ export function requestId(): string {
   return PROCESS_TAG + (++requests).toString(36);
 }
 
+/** A fenced write that found the session past (or short of) the step it expected. */
+export function notAtStep(slug: string, expectedStep: number): StepStoreError {
+  return new StepStoreError('CONFLICT', `${slug} is not at step ${expectedStep}`);
+}
+
 /** A hash reply (an array of pairs under RESP2, an object under RESP3) as an object. */
 export function toRecord(reply: Reply): Record<string, string> {
   if (Array.isArray(reply)) {

@@ -4,14 +4,19 @@
 //   P{agent_sender}:seq                 next session seq (INCR)
 //   P{agent_sender}:sessions            ZSET seq -> seq, for find latest
 //   P{agent_sender}:deleted             HASH seq -> created_at (JSON, as in meta) of each deleted session
-//   P{agent_sender}:r:<request id>      STRING result of a create, append, compact or delete, with a
-//                                       TTL of its writer's retry window and a margin (retries)
+//   P{agent_sender}:r:<request id>      STRING result of a create, append, compact, fork, rewind or
+//                                       delete, with a TTL of its writer's retry window and a margin
 //   P{agent_sender}:s:<seq>:meta        HASH ConversationMeta (+ `extra`: unknown fields as JSON)
 //   P{agent_sender}:s:<seq>:steps       LIST of step JSON; step n is index n-1
-//   P{agent_sender}:s:<seq>:state       HASH boundary (last compact step), updated_ms
-//   P{agent_sender}:s:<seq>:archives    SET of archive names the session owns
-//   P{agent_sender}:a:<archive>         HASH owner, archived_at, content
-//   P{arc:<base>}                       HASH next -> highest n, <n> -> owner handle
+//   P{agent_sender}:s:<seq>:state       HASH boundary (last compact step), updated_ms, rewinds (how
+//                                       many rewinds removed steps; absent: none)
+//   P{agent_sender}:s:<seq>:archives    SET of archive names the session holds: owns, or shares with
+//                                       the session it was forked from (a fork is of the same pair)
+//   P{agent_sender}:a:<archive>         HASH owner, archived_at, content; removed with its last holder
+//   P{agent_sender}:a:<archive>:holders SET of the seqs holding the archive, from its first fork on;
+//                                       absent: held by its owner alone (every archive before then)
+//   P{arc:<base>}                       HASH next -> highest n, <n> -> owner handle (kept while the
+//                                       archive is held, by its owner or by a fork)
 //   P{arc:<base>}:r:<request id>        STRING n claimed by a request, with a TTL as above
 //   P{index}:sessions                   ZSET handle -> updated_at (ms), for list; kept by the
 //                                       scripts on a standalone server, after them on a Cluster
@@ -74,6 +79,11 @@ export function sessionKeys(prefix: string, slug: Slug): SessionKeys {
 
 export function archiveKey(prefix: string, owner: Slug, name: string): string {
   return pairKeysOf(prefix, owner).archiveBase + name;
+}
+
+/** The holders set of an archive key (archiveKey): its name is a slug, so this suffix names no other archive. */
+export function holdersKey(archive: string): string {
+  return `${archive}:holders`;
 }
 
 export function archiveDirectoryKey(prefix: string, base: string): string {

@@ -3,13 +3,14 @@
 // of SCAN, never on a hot path) re-indexes sessions missing from the indexes,
 // drops index entries of sessions gone, recomputes message_count by
 // crabtalk's rule (after updateMeta set it by hand, or importSteps added
-// steps without counting them), removes archives whose owner is gone, and
-// reports dangling markers. The records of deleted sessions (`:deleted`) are
-// kept on purpose and the request keys (`:r:<id>`) expire by themselves: it
-// leaves both alone (neither matches a meta key, nor a directory key).
+// steps without counting them), removes archives no live session holds
+// (their owner is gone, and so is every fork holding them), and reports
+// dangling markers. The records of deleted sessions (`:deleted`) are kept on
+// purpose and the request keys (`:r:<id>`) expire by themselves: it leaves
+// both alone (neither matches a meta key, nor a directory key).
 
 import { checkSteps, emptyReport } from '../../format/repair.js';
-import { seqOf, toSlug, type Slug } from '../../format/slug.js';
+import { prefixOf, seqOf, slugOf, toSlug, type Slug } from '../../format/slug.js';
 import type { RepairReport } from '../../types.js';
 import { getArchive } from './archives.js';
 import type { Reply } from './client.js';
@@ -18,6 +19,7 @@ import {
   archiveKey,
   baseOfDirectoryKey,
   globPrefix,
+  holdersKey,
   indexKey,
   pairKeysOf,
   sessionKeys,
@@ -86,7 +88,22 @@ async function pruneIndex(ctx: RedisContext, report: RepairReport): Promise<void
   }
 }
 
-/** Archives whose owner session is gone, with their directory entries. */
+async function exists(ctx: RedisContext, slug: Slug): Promise<boolean> {
+  const meta = sessionKeys(ctx.prefix, slug).meta;
+  return (await ctx.conn.read(meta, ['EXISTS', meta])) === 1;
+}
+
+/** True when the owner of `name` or a session of its pair holding it (a fork) is live. */
+async function held(ctx: RedisContext, owner: Slug, name: string): Promise<boolean> {
+  if (await exists(ctx, owner)) return true;
+  const holders = holdersKey(archiveKey(ctx.prefix, owner, name));
+  for (const seq of (await ctx.conn.read(holders, ['SMEMBERS', holders])) as Reply[]) {
+    if (await exists(ctx, slugOf(prefixOf(owner), Number(seq)))) return true;
+  }
+  return false;
+}
+
+/** Archives no live session holds, with their holders sets and directory entries. */
 async function repairArchives(ctx: RedisContext, report: RepairReport): Promise<void> {
   for (const directory of await scanKeys(ctx, `${globPrefix(ctx.prefix)}{arc:*}`)) {
     const base = baseOfDirectoryKey(ctx.prefix, directory);
@@ -96,11 +113,13 @@ async function repairArchives(ctx: RedisContext, report: RepairReport): Promise<
       if (n === 'next') continue;
       const slug = toSlug(owner);
       const name = `${base}-${n}`;
-      const ownerMeta = slug === null ? null : sessionKeys(ctx.prefix, slug).meta;
-      if (slug !== null && ownerMeta !== null && (await ctx.conn.read(ownerMeta, ['EXISTS', ownerMeta])) === 1) continue;
+      if (slug !== null && (await held(ctx, slug, name))) continue;
       report.orphanArchivesRemoved.push(name);
       if (report.dryRun) continue;
-      if (slug !== null) await ctx.conn.write(archiveKey(ctx.prefix, slug, name), ['DEL', archiveKey(ctx.prefix, slug, name)]);
+      if (slug !== null) {
+        const key = archiveKey(ctx.prefix, slug, name);
+        await ctx.conn.write(key, ['DEL', key, holdersKey(key)]);
+      }
       await ctx.conn.write(directory, ['HDEL', directory, n]);
     }
   }

@@ -1,21 +1,29 @@
 // The Lua scripts that make each write one atomic step on the server. Each
 // touches the keys of one (agent, sender) pair only (one Cluster slot); keys
 // derived inside a script share the pair's hash tag. Scripts that create,
-// append, compact or delete take the key of their request (`<tag>:r:<id>`, see
-// keys.ts) and how long to remember it (the writer's retry window and a
-// margin, Connection.rememberForMs): the result is kept there with that TTL,
-// and a retry of the same request is answered from it without writing again.
-// Each request has its own key, so no number of other writers can make a
+// append, compact, fork, rewind or delete take the key of their request
+// (`<tag>:r:<id>`, see keys.ts) and how long to remember it (the writer's retry
+// window and a margin, Connection.rememberForMs): the result is kept there with
+// that TTL, and a retry of the same request is answered from it without writing
+// again. Each request has its own key, so no number of other writers can make a
 // retried request forgotten, and the memory is gone once the window has passed.
 // Replies: a number or array on success; an error `STEPSTORE_NOTFOUND <handle>`
-// when the session does not exist. On a standalone server the list index is
-// passed as the last key and kept in the same step; on a Cluster it lives in
-// another slot, so the key is left out and the caller updates it after.
-// The commands the scripts call are the ones the prefix-limited ACL user of
-// test/torture/redis-faults.test.ts is given (no TIME, no EXPIRE: SET PX).
+// when the session does not exist; `STEPSTORE_CONFLICT <why>` when a fence
+// fails, checked after the request is recalled (a retry of a request that
+// landed gets its first result) and before anything is written. On a
+// standalone server the list index is passed as the last key and kept in the
+// same step; on a Cluster it lives in another slot, so the key is left out and
+// the caller updates it after. The commands the scripts call are the ones the
+// prefix-limited ACL user of test/torture/redis-faults.test.ts is given (no
+// TIME, no EXPIRE: SET PX).
 
-/** Steps pushed per RPUSH inside the append script. */
+/** Steps pushed per RPUSH inside the append and fork scripts (unpack() of too many values overflows Lua's stack). */
 const PUSH_SLICE = 1000;
+
+/** What FORK and REWIND reply, writing nothing, when they need the caller to find the last boundary at or below a step. */
+export const RESCAN = 'STEPSTORE_RESCAN';
+/** REWIND's answer when the list is not as long as a count taken down by `less` assumed. */
+export const MOVED = 'STEPSTORE_MOVED';
 
 const REMEMBER = `
 -- The result of this very request when it ran before (a retry after a lost reply), else nil.
@@ -30,24 +38,79 @@ local function remember(key, result, ms)
 end
 `;
 
+/** A fenced write: an error (nothing written yet) unless the list holds exactly `expected` steps ('': not fenced). */
+const FENCE = `
+local function fenced(steps, expected, handle)
+  if expected == '' or redis.call('LLEN', steps) == tonumber(expected) then return nil end
+  return redis.error_reply('STEPSTORE_CONFLICT ' .. handle .. ' is not at step ' .. expected)
+end
+`;
+
+/**
+ * Claims the pair's next seq: CREATE's and FORK's one way. Seqs are formatted with %d: Lua's own
+ * number-to-string turns 10^14 and more into 1e+14 notation. A seq is never reused; should the
+ * counter ever lag a session or a deleted one, it skips past it. Past 2^53 - 1 a seq could not
+ * be told from its neighbours: there is none left (nil).
+ */
+const CLAIM_SEQ = `
+local function claim_seq(counter, deleted, session_base)
+  local seq = redis.call('INCR', counter)
+  local id = string.format('%d', seq)
+  while seq <= 9007199254740991 and (redis.call('EXISTS', session_base .. id .. ':meta') == 1 or redis.call('HGET', deleted, id)) do
+    seq = redis.call('INCR', counter)
+    id = string.format('%d', seq)
+  end
+  if seq > 9007199254740991 then return nil end
+  return seq, id
+end
+`;
+
+/**
+ * Session `seq` lets go of archive `name` (the name already taken out of its
+ * archives set); the archive goes when nobody holds it any more (true then).
+ * No holders set: the archive is held by its owner alone (never forked).
+ */
+const RELEASE = `
+local function release(archive_base, name, seq)
+  local archive = archive_base .. name
+  local holders = archive .. ':holders'
+  if redis.call('EXISTS', holders) == 1 then
+    redis.call('SREM', holders, seq)
+    -- Redis removes a set with its last member.
+    if redis.call('EXISTS', holders) == 1 then return false end
+  end
+  redis.call('DEL', archive, holders)
+  return true
+end
+`;
+
+/**
+ * The last boundary at or below step `at`: the state's pointer when that is
+ * at or below it; else `found`, the caller's scan of the steps, trusted only
+ * while no rewind (`rewinds`) nor another conversation of the handle
+ * (created_at) has changed steps 1..at since; else nil (RESCAN).
+ */
+const BOUNDARY = `
+local function boundary_at(state, meta, at, found, rewinds, created)
+  local last = tonumber(redis.call('HGET', state, 'boundary') or '0')
+  if last <= at then return last end
+  if found == '' then return nil end
+  if (redis.call('HGET', state, 'rewinds') or '0') ~= rewinds then return nil end
+  if (redis.call('HGET', meta, 'created_at') or '') ~= created then return nil end
+  return tonumber(found)
+end
+`;
+
 /**
  * KEYS: pair seq, pair sessions, request, pair deleted, [list index].
  * ARGV: session key base (P{pair}:s:), remember ms, updated_ms, handle prefix, meta field/value pairs...
  * Returns the new seq.
  */
-export const CREATE = `${REMEMBER}
+export const CREATE = `${REMEMBER}${CLAIM_SEQ}
 local done = recall(KEYS[3])
 if done then return done end
--- Seqs are formatted with %d: Lua's own number-to-string turns 10^14 and more into 1e+14 notation.
--- Past 2^53 - 1 a seq could not be told from its neighbours: there is none left.
-local seq = redis.call('INCR', KEYS[1])
-local id = string.format('%d', seq)
--- A seq is never reused; should the counter ever lag a session or a deleted one, skip past it.
-while seq <= 9007199254740991 and (redis.call('EXISTS', ARGV[1] .. id .. ':meta') == 1 or redis.call('HGET', KEYS[4], id)) do
-  seq = redis.call('INCR', KEYS[1])
-  id = string.format('%d', seq)
-end
-if seq > 9007199254740991 then return redis.error_reply('STEPSTORE_NOSEQ') end
+local seq, id = claim_seq(KEYS[1], KEYS[4], ARGV[1])
+if not seq then return redis.error_reply('STEPSTORE_NOSEQ') end
 local base = ARGV[1] .. id .. ':'
 redis.call('HSET', base .. 'meta', unpack(ARGV, 5))
 redis.call('HSET', base .. 'state', 'boundary', 0, 'updated_ms', ARGV[3])
@@ -61,19 +124,21 @@ return seq
  * KEYS: meta, steps, state, request, [list index].
  * ARGV: remember ms, kinds (one char per step: b = boundary, m = message, e = other),
  *       messages to count, compacted ('1': message_count restarts at 1 before the messages
- *       are added, crabtalk's count after a compaction), updated_at, updated_ms, handle, step JSON...
+ *       are added, crabtalk's count after a compaction), updated_at, updated_ms, handle,
+ *       expected highest step ('': not fenced), step JSON...
  * Returns the first step number written.
  */
-export const APPEND = `${REMEMBER}
+export const APPEND = `${REMEMBER}${FENCE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[7]) end
 local done = recall(KEYS[4])
 if done then return done end
+local conflict = fenced(KEYS[2], ARGV[8], ARGV[7])
+if conflict then return conflict end
 local kinds = ARGV[2]
 local n = string.len(kinds)
--- In slices: unpack() of too many values overflows Lua's stack.
 local last = 0
-for from = 8, 7 + n, ${PUSH_SLICE} do
-  last = redis.call('RPUSH', KEYS[2], unpack(ARGV, from, math.min(from + ${PUSH_SLICE - 1}, 7 + n)))
+for from = 9, 8 + n, ${PUSH_SLICE} do
+  last = redis.call('RPUSH', KEYS[2], unpack(ARGV, from, math.min(from + ${PUSH_SLICE - 1}, 8 + n)))
 end
 local first = last - n + 1
 for i = n, 1, -1 do
@@ -116,14 +181,16 @@ return n
 
 /**
  * KEYS: meta, steps, state, request, session archives set, archive.
- * ARGV: remember ms, marker JSON, archive name, owner, archived_at, content.
+ * ARGV: remember ms, marker JSON, archive name, owner, archived_at, content, expected highest step ('': not fenced).
  * Stores the archive and appends the marker naming it, together, and restarts
  * message_count at 1 (the summary); returns the marker's step.
  */
-export const COMPACT = `${REMEMBER}
+export const COMPACT = `${REMEMBER}${FENCE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STEPSTORE_NOTFOUND ' .. ARGV[4]) end
 local done = recall(KEYS[4])
 if done then return done end
+local conflict = fenced(KEYS[2], ARGV[7], ARGV[4])
+if conflict then return conflict end
 redis.call('HSET', KEYS[6], 'owner', ARGV[4], 'archived_at', ARGV[5], 'content', ARGV[6])
 redis.call('SADD', KEYS[5], ARGV[3])
 local step = redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -137,20 +204,121 @@ return step
  * KEYS: meta, steps, state, legacy ids, session archives set, pair sessions, request, pair deleted, [list index].
  * ARGV: remember ms, seq, archive key base (P{pair}:a:), handle.
  * Records the session's created_at (as stored: JSON, '' when missing) under its seq in the pair's
- * deleted hash, so the handle never names another conversation (IMPORT_SESSION), and removes it.
- * Returns the names of the archives removed with the session, or nil when there was no session.
+ * deleted hash, so the handle never names another conversation (IMPORT_SESSION), and removes it
+ * with its hold on each archive. Returns the names of the archives removed because nobody holds
+ * them any more, or nil when there was no session.
  */
-export const DELETE = `${REMEMBER}
+export const DELETE = `${REMEMBER}${RELEASE}
 if recall(KEYS[7]) then return {} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local names = redis.call('SMEMBERS', KEYS[5])
-for _, name in ipairs(names) do redis.call('DEL', ARGV[3] .. name) end
+local names = {}
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  if release(ARGV[3], name, ARGV[2]) then names[#names + 1] = name end
+end
 redis.call('HSET', KEYS[8], ARGV[2], redis.call('HGET', KEYS[1], 'created_at') or '')
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('ZREM', KEYS[6], ARGV[2])
 if KEYS[9] then redis.call('ZREM', KEYS[9], ARGV[4]) end
 remember(KEYS[7], ARGV[2], ARGV[1])
 return names
+`;
+
+/**
+ * KEYS: source meta, source steps, source state, source archives set, pair seq, pair sessions,
+ *       request, pair deleted, [list index].
+ * ARGV: session key base (P{pair}:s:), archive key base (P{pair}:a:), remember ms, updated_ms,
+ *       handle prefix, atStep, source seq, then BOUNDARY's found, rewinds, created_at ('' unscanned),
+ *       meta field/value pairs...
+ * Claims the next seq as CREATE does and stores there steps 1..atStep of the source (copied on the
+ * server), the boundary pointer at or below atStep, a hold on every archive the source holds
+ * (a holders set starts with the source: before, only its owner held it), then the meta.
+ * Returns the new seq; nil without a source; RESCAN; STEPSTORE_CONFLICT when the source is shorter than atStep.
+ */
+export const FORK = `${REMEMBER}${CLAIM_SEQ}${BOUNDARY}
+local done = recall(KEYS[7])
+if done then return done end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local at = tonumber(ARGV[6])
+if redis.call('LLEN', KEYS[2]) < at then
+  return redis.error_reply('STEPSTORE_CONFLICT ' .. ARGV[5] .. ARGV[7] .. ' no longer holds step ' .. ARGV[6])
+end
+local boundary = boundary_at(KEYS[3], KEYS[1], at, ARGV[8], ARGV[9], ARGV[10])
+if not boundary then return '${RESCAN}' end
+local seq, id = claim_seq(KEYS[5], KEYS[8], ARGV[1])
+if not seq then return redis.error_reply('STEPSTORE_NOSEQ') end
+local base = ARGV[1] .. id .. ':'
+for from = 0, at - 1, ${PUSH_SLICE} do
+  redis.call('RPUSH', base .. 'steps', unpack(redis.call('LRANGE', KEYS[2], from, math.min(from + ${PUSH_SLICE}, at) - 1)))
+end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if redis.call('EXISTS', ARGV[2] .. name) == 1 then
+    local holders = ARGV[2] .. name .. ':holders'
+    if redis.call('EXISTS', holders) == 0 then redis.call('SADD', holders, ARGV[7]) end
+    redis.call('SADD', holders, id)
+    redis.call('SADD', base .. 'archives', name)
+  end
+end
+redis.call('HSET', base .. 'state', 'boundary', boundary, 'updated_ms', ARGV[4])
+redis.call('HSET', base .. 'meta', unpack(ARGV, 11))
+redis.call('ZADD', KEYS[6], id, id)
+if KEYS[9] then redis.call('ZADD', KEYS[9], ARGV[4], ARGV[5] .. id) end
+remember(KEYS[7], id, ARGV[3])
+return seq
+`;
+
+/**
+ * KEYS: meta, steps, state, session archives set, request, [list index].
+ * ARGV: remember ms, toStep, count change ('=<count>', or '-<less>:<expected highest>'), updated_at (JSON), updated_ms, handle, seq,
+ *       archive key base (P{pair}:a:), then BOUNDARY's found, rewinds, created_at ('' unscanned),
+ *       archive names the retracted markers name...
+ * Trims the steps to toStep, moves the boundary pointer to the last boundary left, counts the
+ * rewind (`rewinds`: steps 1..n may have changed), sets message_count, moves updated_at
+ * forward only, and lets go of each named archive this session holds (removed once nobody does).
+ * Nothing changes when no step is above toStep. Returns {steps removed, archive names removed...};
+ * nil without a session; RESCAN; MOVED when the change is '-' and the list is no longer
+ * as long as expected (the caller counts the kept steps instead).
+ */
+export const REWIND = `${REMEMBER}${BOUNDARY}${RELEASE}
+local done = redis.call('GET', KEYS[5])
+if done then
+  local reply = {}
+  for word in string.gmatch(done, '%S+') do reply[#reply + 1] = word end
+  reply[1] = tonumber(reply[1])
+  return reply
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local to = tonumber(ARGV[2])
+local length = redis.call('LLEN', KEYS[2])
+if length <= to then
+  remember(KEYS[5], '0', ARGV[1])
+  return {0}
+end
+local count
+local less, expected = string.match(ARGV[3], '^%-(%d+):(%d+)$')
+if less then
+  if tonumber(expected) ~= length then return '${MOVED}' end
+  count = math.max(0, tonumber(redis.call('HGET', KEYS[1], 'message_count') or '0') - tonumber(less))
+else
+  count = tonumber(string.sub(ARGV[3], 2))
+end
+local boundary = boundary_at(KEYS[3], KEYS[1], to, ARGV[9], ARGV[10], ARGV[11])
+if not boundary then return '${RESCAN}' end
+if to == 0 then redis.call('DEL', KEYS[2]) else redis.call('LTRIM', KEYS[2], 0, to - 1) end
+redis.call('HSET', KEYS[3], 'boundary', boundary)
+redis.call('HINCRBY', KEYS[3], 'rewinds', 1)
+redis.call('HSET', KEYS[1], 'message_count', count)
+local ms = tonumber(ARGV[5])
+if ms > tonumber(redis.call('HGET', KEYS[3], 'updated_ms') or '0') then
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
+  redis.call('HSET', KEYS[3], 'updated_ms', ARGV[5])
+  if KEYS[6] then redis.call('ZADD', KEYS[6], 'XX', 'GT', ARGV[5], ARGV[6]) end
+end
+local removed = {length - to}
+for i = 12, #ARGV do
+  if redis.call('SREM', KEYS[4], ARGV[i]) == 1 and release(ARGV[8], ARGV[i], ARGV[7]) then removed[#removed + 1] = ARGV[i] end
+end
+remember(KEYS[5], table.concat(removed, ' '), ARGV[1])
+return removed
 `;
 
 /**

@@ -1,19 +1,19 @@
 // Sessions in Redis: creation by one script per pair (seq claim and meta
 // together), lookups through the pair's seq index, listing through the global
-// index, deletion of a session with its own archives in one script, which
-// records the deleted seq with its created_at so that an import brings the
-// handle back only as the same conversation.
+// index, deletion of a session with its hold on archives in one script (an
+// archive goes with its last holder), which records the deleted seq with its
+// created_at so that an import brings the handle back only as the same conversation.
 
 import type { ListedSession, StoredSession } from '../../backend.js';
 import { listedOf } from '../../format/listing.js';
-import { archiveNumber } from '../../format/archive.js';
 import { seqOf, slugOf, toSlug, type SessionPrefix, type Slug } from '../../format/slug.js';
 import { handleDeleted } from '../../errors.js';
 import { sameInstant } from '../../format/time.js';
 import type { ConversationMeta } from '../../types.js';
+import { forgetNames } from './archives.js';
 import type { Reply } from './client.js';
 import { indexAfter, indexKeys, metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
-import { archiveDirectoryKey, indexKey, pairKeys, pairKeysOf, sessionKeys } from './keys.js';
+import { indexKey, pairKeys, pairKeysOf, sessionKeys } from './keys.js';
 import { CREATE, DELETE, IMPORT_SESSION } from './scripts.js';
 
 /** Metas fetched at once while listing. */
@@ -79,7 +79,8 @@ export async function* listSessions(ctx: RedisContext, namePrefix: string): Asyn
   for (let i = 0; i < slugs.length; i += LIST_PAGE) yield (await metasOf(ctx, slugs.slice(i, i + LIST_PAGE))).map(listedOf);
 }
 
-export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: string): Promise<boolean> {
+/** The archives removed are those nobody holds any more: their names can be of any base (a fork's are its source's). */
+export async function deleteSession(ctx: RedisContext, slug: Slug): Promise<boolean> {
   const keys = sessionKeys(ctx.prefix, slug);
   const pair = pairKeysOf(ctx.prefix, slug);
   const removed = (await ctx.conn.script(
@@ -98,9 +99,7 @@ export async function deleteSession(ctx: RedisContext, slug: Slug, archiveBase: 
     [ctx.conn.rememberForMs, seqOf(slug), pair.archiveBase, slug],
   )) as Reply[] | null;
   if (removed === null) return false;
-  const directory = archiveDirectoryKey(ctx.prefix, archiveBase);
-  const numbers = removed.map((name) => archiveNumber(String(name), archiveBase)).filter((n) => n !== null);
-  if (numbers.length > 0) await ctx.conn.write(directory, ['HDEL', directory, ...numbers.map(String)]);
+  await forgetNames(ctx, removed.map(String));
   await indexAfter(ctx, 'ZREM', slug);
   return true;
 }

@@ -1,7 +1,8 @@
 // Steps in Redis: one list per session (step n at index n-1), appended by one
 // script that also moves the boundary pointer and bumps meta (a compaction's
-// bump restarts message_count in the same script). Loads start at
-// the boundary pointer, so they read only the live tail; reads go in chunks.
+// bump restarts message_count in the same script), fenced on the list's
+// length when asked. Loads start at the boundary pointer, so they read only
+// the live tail; reads go in chunks, the first as large as the consumer expects.
 
 import type { RawStep } from '../../backend.js';
 import type { MetaBump } from '../../format/bump.js';
@@ -10,18 +11,28 @@ import type { Slug } from '../../format/slug.js';
 import type { EncodedStep } from '../../format/encode.js';
 import { sessionNotFound } from '../../errors.js';
 import type { Reply } from './client.js';
-import { indexAfter, indexKeys, requestId, type RedisContext } from './context.js';
+import { indexAfter, indexKeys, notAtStep, requestId, type RedisContext } from './context.js';
 import { pairKeysOf, sessionKeys } from './keys.js';
 import { APPEND } from './scripts.js';
 
 const READ_CHUNK = 512;
+/** Steps read per round trip when paging back: small first, since a reader back often wants a few. */
+const FIRST_BACK_CHUNK = 16;
 
 const KIND_CHARS: Record<EncodedStep['kind'], string> = { compact: 'b', 'legacy-compact': 'b', entry: 'm', event: 'e' };
 
-export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedStep[], bump: MetaBump | null): Promise<number[]> {
+export async function appendSteps(
+  ctx: RedisContext,
+  slug: Slug,
+  steps: EncodedStep[],
+  bump: MetaBump | null,
+  expectedStep?: number,
+): Promise<number[]> {
   const keys = sessionKeys(ctx.prefix, slug);
   if (steps.length === 0) {
-    if ((await ctx.conn.read(keys.meta, ['EXISTS', keys.meta])) === 0) throw sessionNotFound(slug);
+    const highest = await highestStep(ctx, slug);
+    if (highest === null) throw sessionNotFound(slug);
+    if (expectedStep !== undefined && highest !== expectedStep) throw notAtStep(slug, expectedStep);
     return [];
   }
   const at = JSON.stringify(bump?.at ?? '');
@@ -34,7 +45,7 @@ export async function appendSteps(ctx: RedisContext, slug: Slug, steps: EncodedS
   const first = (await ctx.conn.script(
     APPEND,
     [keys.meta, keys.steps, keys.state, pairKeysOf(ctx.prefix, slug).requests + requestId(), ...indexKeys(ctx)],
-    [ctx.conn.rememberForMs, kinds, messages, compacted, at, ms, slug, ...steps.map((step) => step.json)],
+    [ctx.conn.rememberForMs, kinds, messages, compacted, at, ms, slug, expectedStep ?? '', ...steps.map((step) => step.json)],
   )) as number;
   const numbers = steps.map((_, i) => first + i);
   if (messages > 0) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
@@ -59,18 +70,42 @@ async function readRange(ctx: RedisContext, slug: Slug, from: number, to: number
   return texts.map((text, i) => ({ step: from + i, text: String(text) }));
 }
 
+/** The size of the first slice: `expected` when the consumer said, else `otherwise`. */
+const firstChunk = (expected: number | undefined, otherwise: number) => Math.max(1, Math.min(expected ?? otherwise, READ_CHUNK));
+/** Each slice after the first twice as large, up to READ_CHUNK. */
+const nextChunk = (chunk: number) => Math.min(chunk * 2, READ_CHUNK);
+
 /** From the newest step back to the last boundary (the pointer), newest first. */
-export async function* stepsNewestFirst(ctx: RedisContext, slug: Slug): AsyncGenerator<RawStep[]> {
+export async function* stepsNewestFirst(ctx: RedisContext, slug: Slug, expected?: number): AsyncGenerator<RawStep[]> {
   const { boundary, length } = await extent(ctx, slug);
   const oldest = Math.max(boundary, 1);
-  for (let to = length; to >= oldest; to -= READ_CHUNK) {
-    yield (await readRange(ctx, slug, Math.max(oldest, to - READ_CHUNK + 1), to)).reverse();
+  for (let to = length, chunk = firstChunk(expected, READ_CHUNK); to >= oldest; to -= chunk, chunk = nextChunk(chunk)) {
+    yield (await readRange(ctx, slug, Math.max(oldest, to - chunk + 1), to)).reverse();
   }
 }
 
-export async function* stepsAfter(ctx: RedisContext, slug: Slug, after: number): AsyncGenerator<RawStep[]> {
+export async function* stepsAfter(ctx: RedisContext, slug: Slug, after: number, expected?: number): AsyncGenerator<RawStep[]> {
   const { length } = await extent(ctx, slug);
-  for (let from = after + 1; from <= length; from += READ_CHUNK) {
-    yield await readRange(ctx, slug, from, Math.min(length, from + READ_CHUNK - 1));
+  for (let from = after + 1, chunk = firstChunk(expected, READ_CHUNK); from <= length; from += chunk, chunk = nextChunk(chunk)) {
+    yield await readRange(ctx, slug, from, Math.min(length, from + chunk - 1));
   }
+}
+
+/** Every step below `before` (which may pass the highest), boundaries included, newest first, read as pulled. */
+export async function* stepsBefore(ctx: RedisContext, slug: Slug, before: number, expected?: number): AsyncGenerator<RawStep[]> {
+  const key = sessionKeys(ctx.prefix, slug).steps;
+  const length = Number(await ctx.conn.read(key, ['LLEN', key]));
+  for (let to = Math.min(length, before - 1), chunk = firstChunk(expected, FIRST_BACK_CHUNK); to >= 1; to -= chunk, chunk = nextChunk(chunk)) {
+    yield (await readRange(ctx, slug, Math.max(1, to - chunk + 1), to)).reverse();
+  }
+}
+
+/** The length of the steps list; null when the session's meta is gone. */
+export async function highestStep(ctx: RedisContext, slug: Slug): Promise<number | null> {
+  const keys = sessionKeys(ctx.prefix, slug);
+  const [exists, length] = await Promise.all([
+    ctx.conn.read(keys.meta, ['EXISTS', keys.meta]),
+    ctx.conn.read(keys.steps, ['LLEN', keys.steps]),
+  ]);
+  return exists === 1 ? Number(length) : null;
 }

@@ -4,6 +4,7 @@
 
 import type { Register } from '../command.js';
 import { register as fsck } from './fsck.js';
+import { register as forkAndRewind } from './history.js';
 import { register as latest } from './latest.js';
 import { register as list } from './list.js';
 import { register as migrate } from './migrate.js';
@@ -13,4 +14,4 @@ import { register as stats } from './stats.js';
 import { register as tail } from './tail.js';
 import { register as exportAndImport } from './transfer.js';
 
-export const COMMANDS: Register[] = [list, show, latest, tail, rmAndPrune, fsck, exportAndImport, migrate, stats];
+export const COMMANDS: Register[] = [list, show, latest, tail, forkAndRewind, rmAndPrune, fsck, exportAndImport, migrate, stats];

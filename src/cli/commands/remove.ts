@@ -1,13 +1,13 @@
 // `stepstore rm` and `stepstore prune`, both declared here: deleting sessions,
 // only on purpose. Both show what they would delete and ask (y/N on a terminal)
 // unless --yes; with no terminal and no --yes they refuse (exit 2) and delete
-// nothing. prune selects by updated_at and never touches a session without a valid time.
+// nothing. prune is store.prune: a dry run to show, then a delete of only what was shown.
 
 import type { Command } from 'commander';
 import { isStepStoreError, type ConversationMeta, type SessionSummary } from '../../index.js';
 import { action, sub } from '../command.js';
 import { CliError, usage } from '../errors.js';
-import { exactTime, parseDuration, parseTime, plural } from '../format.js';
+import { exactTime, parseDuration, plural } from '../format.js';
 import type { Cli } from '../open.js';
 import { note, print, printJson } from '../output.js';
 import { assertCanAsk, confirm } from '../prompt.js';
@@ -76,38 +76,27 @@ export interface PruneOptions {
   yes?: boolean;
 }
 
-/** Sessions last updated before `cutoff`; those without a valid updated_at (nor created_at) are never chosen. */
-async function pruneCandidates(cli: Cli, agent: string | undefined, cutoff: Date): Promise<{ old: SessionSummary[]; undated: string[] }> {
-  const old: SessionSummary[] = [];
-  const undated: string[] = [];
-  for (const summary of await cli.store.listSessions({ agent })) {
-    const at = parseTime(summary.meta.updated_at) ?? parseTime(summary.meta.created_at);
-    if (at === null) undated.push(summary.handle);
-    else if (at.getTime() < cutoff.getTime()) old.push(summary);
-  }
-  return { old: old.reverse(), undated };
-}
-
 export async function prune(cli: Cli, opts: PruneOptions): Promise<number> {
   const given = opts.olderThan;
   if (given === undefined) throw usage('prune', 'missing --older-than', 'say how old a session must be to go, e.g. --older-than 30d (units s, m, h, d, w)');
   const age = parseDuration(given);
   if (age === null) throw usage(`--older-than ${given}`, 'not a duration', 'use a number and a unit (s, m, h, d, w), e.g. 30d, 12h or 1d12h');
+  // One cut for the preview and the delete: the delete considers only the sessions shown.
   const cutoff = new Date(Date.now() - age);
-  const { old, undated } = await pruneCandidates(cli, opts.agent, cutoff);
-  for (const handle of undated) note(`stepstore: warning: ${handle} has no valid updated_at or created_at; prune leaves it alone`);
+  const preview = await cli.store.prune({ olderThan: cutoff, agent: opts.agent, dryRun: true });
+  const old = preview.deleted;
   const scope = opts.agent === undefined ? '' : ` of agent "${opts.agent}"`;
-  const base = { older_than: given, cutoff: cutoff.toISOString(), agent: opts.agent ?? null, dry_run: opts.dryRun === true };
+  const base = { older_than: given, cutoff: preview.cutoff, agent: opts.agent ?? null, dry_run: opts.dryRun === true };
 
   if (old.length === 0) {
     if (cli.json) printJson({ ...base, sessions: [], deleted: [], skipped: [] });
-    else print(`No sessions${scope} last updated before ${exactTime(cutoff.toISOString())} (older than ${given}).`);
+    else print(`No sessions${scope} last updated before ${exactTime(preview.cutoff)} (older than ${given}).`);
     return 0;
   }
   if (opts.dryRun === true) {
     if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), deleted: [], skipped: [] });
     else {
-      print(`Would delete ${plural(old.length, 'session')}${scope} last updated before ${exactTime(cutoff.toISOString())} (older than ${given}):`);
+      print(`Would delete ${plural(old.length, 'session')}${scope} last updated before ${exactTime(preview.cutoff)} (older than ${given}):`);
       print(sessionsTable(cli, old));
       print(cli.style.dim('Dry run: nothing was deleted. Run again without --dry-run to delete them.'));
     }
@@ -116,7 +105,7 @@ export async function prune(cli: Cli, opts: PruneOptions): Promise<number> {
   if (opts.yes !== true) {
     assertCanAsk(plural(old.length, 'session'));
     if (!cli.json) {
-      note(`${plural(old.length, 'session')}${scope} last updated before ${exactTime(cutoff.toISOString())}:`);
+      note(`${plural(old.length, 'session')}${scope} last updated before ${exactTime(preview.cutoff)}:`);
       note(sessionsTable(cli, old));
     }
     const what = plural(old.length, 'session');
@@ -126,14 +115,25 @@ export async function prune(cli: Cli, opts: PruneOptions): Promise<number> {
       return 1;
     }
   }
-  // Written to since they were listed (or while the question was open)? Then they stay.
-  const again = await pruneCandidates(cli, opts.agent, cutoff);
-  const still = new Set(again.old.map((s) => s.handle));
-  const skipped = old.filter((s) => !still.has(s.handle)).map((s) => s.handle);
-  for (const handle of skipped) if (!cli.json) print(`kept ${handle}: it was updated (or deleted) meanwhile`);
-  const result = await deleteAll(cli, old.filter((s) => still.has(s.handle)).map((s) => s.handle));
-  if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), ...result, skipped });
-  else print(`Deleted ${plural(result.deleted.length, 'session')}.`);
+  // The library re-checks each one right before deleting it: written to since it was shown, it stays.
+  const result = await cli.store.prune({ olderThan: cutoff, agent: opts.agent, handles: old.map((s) => s.handle) });
+  const deleted = new Set(result.deleted.map((s) => s.handle));
+  const spared = new Set(result.spared);
+  const skipped: string[] = [];
+  const gone: string[] = [];
+  for (const { handle } of old) {
+    if (deleted.has(handle)) {
+      if (!cli.json) print(`deleted ${handle}`);
+    } else if (spared.has(handle)) {
+      skipped.push(handle);
+      if (!cli.json) print(`kept ${handle}: it was updated meanwhile`);
+    } else {
+      gone.push(handle);
+      if (!cli.json) print(`${handle} was already gone`);
+    }
+  }
+  if (cli.json) printJson({ ...base, sessions: old.map(sessionJson), deleted: [...deleted], gone, skipped });
+  else print(`Deleted ${plural(deleted.size, 'session')}.`);
   return 0;
 }
 

@@ -27,7 +27,7 @@ const PAGE = 500;
  * them), taken out of the warnings so they are shown in place instead. A step
  * logged twice (by a load, then by a read) is taken once.
  */
-function takeSkipped(cli: Cli, handle: string, after: number): ShownStep[] {
+export function takeSkipped(cli: Cli, handle: string, after: number): ShownStep[] {
   const skipped = new Map<number, ShownStep>();
   cli.warnings = cli.warnings.filter((w) => {
     const d = w.detail;

@@ -1,24 +1,21 @@
 // `stepstore tail`: its declaration and the last steps of a session; with -f
-// it keeps printing steps as they land until Ctrl-C. On the filesystem it
-// watches the session directory (the layout in the README's Format section)
-// and also polls, in case a watch event is missed or watching is not possible;
-// on Redis it polls.
+// it keeps printing steps as they land until Ctrl-C, through store.watch()
+// (which wakes on the store's own notices of changes, or polls where it has
+// none). A rewind ends a watch: tail says so and follows from the new end.
 
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { isStepStoreError } from '../../index.js';
+import { isStepStoreError, type StepRecord } from '../../index.js';
 import { action, sub } from '../command.js';
 import { CliError } from '../errors.js';
 import type { Cli } from '../open.js';
-import { print, printJsonLine } from '../output.js';
+import { note, print, printJsonLine } from '../output.js';
 import { positiveInt } from './list.js';
-import { loadOrFail, sessionHeader, stepPages, stepText, type ShownStep } from './show.js';
+import { loadOrFail, sessionHeader, stepPages, stepText, takeSkipped, type ShownStep } from './show.js';
 
 export interface TailOptions {
   lines?: string;
   follow?: boolean;
-  /** Milliseconds between polls (tests use a short one). */
+  /** Accepted for older scripts; the store decides how it watches. */
   interval?: string;
 }
 
@@ -41,72 +38,45 @@ export async function tail(cli: Cli, handle: string, opts: TailOptions): Promise
   if (!cli.json) print(sessionHeader(cli.style, handle, meta));
   for (const s of last) emit(cli, handle, s);
   if (opts.follow !== true) return 0;
-  const interval = positiveInt(opts.interval, '--interval') ?? (cli.kind === 'redis' ? 500 : 1000);
-  return follow(cli, handle, last.at(-1)?.step ?? 0, interval);
+  positiveInt(opts.interval, '--interval');
+  return follow(cli, handle, last.at(-1)?.step ?? 0);
 }
 
-/** Prints steps after `after` as they land; resolves 0 on Ctrl-C or SIGTERM, rejects when reading fails (the session was deleted). */
-async function follow(cli: Cli, handle: string, after: number, interval: number): Promise<number> {
+function deleted(cli: Cli, handle: string): CliError {
+  return new CliError(handle, 'the session was deleted while following it', `run "stepstore list${cli.again}" to see the sessions left`);
+}
+
+/** Prints steps after `after` as they land; resolves 0 on Ctrl-C or SIGTERM, rejects when the session is deleted or reading fails. */
+async function follow(cli: Cli, handle: string, after: number): Promise<number> {
   if (!cli.json) print(cli.style.dim(`-- following ${handle}; Ctrl-C to stop --`));
-  let watcher: fs.FSWatcher | null = null;
-  let timer: NodeJS.Timeout | null = null;
-  let busy = false;
-  let again = false;
-  return new Promise<number>((resolve, reject) => {
-    const stop = () => {
-      watcher?.close();
-      if (timer !== null) clearInterval(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    };
-    const onSignal = () => {
-      stop();
-      resolve(0);
-    };
-    const read = async (): Promise<void> => {
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
-      try {
-        do {
-          again = false;
-          for await (const page of stepPages(cli, handle, after)) {
-            for (const s of page) emit(cli, handle, s);
-            after = page.at(-1)!.step;
-          }
-        } while (again);
-      } finally {
-        busy = false;
-      }
-    };
-    const poke = () => {
-      read().catch((err: unknown) => {
-        stop();
-        reject(
-          isStepStoreError(err, 'SESSION_NOT_FOUND')
-            ? new CliError(handle, 'the session was deleted while following it', `run "stepstore list${cli.again}" to see the sessions left`)
-            : err,
-        );
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    if (cli.kind === 'fs') {
-      try {
-        watcher = fs.watch(path.join(cli.where, handle), { persistent: true }, poke);
-        watcher.on('error', () => {
-          watcher?.close();
-          watcher = null; // the directory went away or watching broke: polling carries on
-        });
-      } catch {
-        watcher = null; // no watching here (inotify limits, odd filesystems): polling alone
-      }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let shown = after;
+  // Steps the store skipped as unreadable are logged, not yielded: each is shown in its place before the next step.
+  const show = (record: StepRecord | null) => {
+    const skipped = takeSkipped(cli, handle, shown).sort((a, b) => a.step - b.step);
+    for (const s of record === null ? skipped : [...skipped, record]) {
+      emit(cli, handle, s);
+      shown = s.step;
     }
-    timer = setInterval(poke, interval);
-    poke();
-  });
+  };
+  try {
+    for (let from: number | undefined = after; ; from = undefined) {
+      const watch = await cli.store.watch(handle, { ...(from === undefined ? {} : { after: from }), signal: stop.signal });
+      for await (const record of watch) show(record);
+      show(null);
+      if (watch.ended === 'deleted') throw deleted(cli, handle);
+      if (watch.ended !== 'rewound') return 0;
+      note(`stepstore: ${handle}: steps shown up to #${watch.cursor} were retracted (a rewind); following from the session's end`);
+    }
+  } catch (err) {
+    throw isStepStoreError(err, 'SESSION_NOT_FOUND') ? deleted(cli, handle) : err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 export function register(program: Command): void {
@@ -119,6 +89,6 @@ export function register(program: Command): void {
     .argument('<handle>', 'session handle')
     .option('-n, --lines <n>', 'how many of the last steps to print', '10')
     .option('-f, --follow', 'keep printing steps as they are appended, until Ctrl-C')
-    .option('--interval <ms>', 'with -f: how often to poll, in milliseconds (default 1000 on disk, where changes are also watched; 500 on Redis)')
+    .option('--interval <ms>', 'with -f: ignored (kept for older scripts); the store watches for changes, polling only where it cannot')
     .action(action(false, (cli, [handle], opts) => tail(cli, handle as string, opts)));
 }
