@@ -464,7 +464,7 @@ if (version === null) {
     const COMMANDS = [
       'evalsha', 'eval', 'exists', 'get', 'set', 'incr', 'del',
       'hget', 'hgetall', 'hset', 'hdel', 'hincrby',
-      'llen', 'lrange', 'rpush', 'sadd', 'smembers',
+      'llen', 'lrange', 'ltrim', 'rpush', 'sadd', 'smembers', 'srem',
       'zadd', 'zcard', 'zrange', 'zrevrange', 'zrem', 'zremrangebyrank', 'zscore',
       'scan',
     ];
