@@ -26,8 +26,9 @@ import replay from './groups/replay.mjs';
 import dirs from './groups/dirs.mjs';
 import scale from './groups/scale.mjs';
 import redis from './groups/redis.mjs';
+import history from './groups/history.mjs';
 
-const GROUPS = [single, many, load, replay, dirs, scale, redis];
+const GROUPS = [single, many, load, replay, dirs, scale, redis, history];
 
 const FULL = {
   rounds: 7,
@@ -51,6 +52,12 @@ const FULL = {
   scaleListReps: 2,
   scaleRedisListReps: 1,
   scaleColdReps: 3,
+  historySteps: 20000,
+  historyRewindSteps: 1000,
+  historyRewindReps: 3,
+  historyReadReps: 20,
+  historyWatchAppends: 200,
+  historyWatchGapMs: 20,
 };
 
 const QUICK = {
@@ -75,6 +82,12 @@ const QUICK = {
   scaleListReps: 2,
   scaleRedisListReps: 1,
   scaleColdReps: 2,
+  historySteps: 2000,
+  historyRewindSteps: 1000,
+  historyRewindReps: 2,
+  historyReadReps: 10,
+  historyWatchAppends: 30,
+  historyWatchGapMs: 20,
 };
 
 /** After this long, inodes freed by a previous cleanup no longer slow file creation (measured: 60 s, 360 s while dirty). */
@@ -91,7 +104,7 @@ const markerPath = path.join(tmpBase, '.last-cleanup');
 function usage(exitCode) {
   console.log(`usage: npm run bench [-- options]
   --quick          smoke-sized run (few rounds, small N), well under a minute; writes results/quick.*
-  --rounds N       rounds per group (default ${FULL.rounds}, quick ${QUICK.rounds}); the load group runs 2N
+  --rounds N       rounds per group (default ${FULL.rounds}, quick ${QUICK.rounds}); the load group runs 2N; history at most 3 unless given
   --only a,b       run only these groups: ${GROUPS.map((g) => g.id).join(', ')}
   --out NAME       output base name in bench/results/ (default latest, quick with --quick)
   --keep           keep the temp files (bench/results/tmp/run-*) for inspection
@@ -302,7 +315,9 @@ try {
       report.push({ id: group.id, title: group.title, skipped: group.skip });
       continue;
     }
-    const rounds = params.rounds * (group.roundsFactor ?? 1);
+    // A group whose rounds are expensive caps the default count (maxRounds); --rounds overrides the cap.
+    const defaultRounds = params.rounds * (group.roundsFactor ?? 1);
+    const rounds = group.maxRounds && opts.rounds === null ? Math.min(group.maxRounds, defaultRounds) : defaultRounds;
     const t0 = now();
     const state = await group.setup(env);
     syncDisk();

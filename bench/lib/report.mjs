@@ -57,6 +57,12 @@ function infoText(info) {
   if (info.metaWrites !== undefined) parts.push(`${info.metaWrites} meta writes`);
   if (info.closeMs !== undefined) parts.push(`close ${formatTime(info.closeMs)}`);
   if (info.stepsReadPerLoad !== undefined) parts.push(`${info.stepsReadPerLoad} steps read/load`);
+  if (info.stepsReadPerCall !== undefined) parts.push(`${+info.stepsReadPerCall.toFixed(1)} steps read/call`);
+  if (info.bytesWrittenPerCall !== undefined) parts.push(`${formatBytes(info.bytesWrittenPerCall)} written/call`);
+  if (info.ackToEventP50Ms !== undefined) {
+    const ms = info.ackToEventP50Ms;
+    parts.push(`p50 ${ms < 0 ? `${formatTime(-ms)} before` : `${formatTime(ms)} after`} the append returned`);
+  }
   if (info.bytesPerSession !== undefined) parts.push(`${info.bytesPerSession.toFixed(0)} B/session indexed (heap + array buffers, fresh process)`);
   return parts.join(', ');
 }
