@@ -353,6 +353,10 @@ export class CrashFs implements FsLayer {
     return fs.lstatSync(p);
   }
 
+  lstatIfAny(p: string): fs.Stats | undefined {
+    return fs.lstatSync(p, { throwIfNoEntry: false });
+  }
+
   fstatSync(fd: number): fs.Stats {
     return fs.fstatSync(fd);
   }

@@ -50,7 +50,7 @@ export interface CallRecord {
 const { O_CREAT, O_EXCL, O_WRONLY } = fs.constants;
 
 const PATH_CALLS = new Set<CallName>([
-  'openSync', 'linkSync', 'unlinkSync', 'renameSync', 'mkdirSync', 'chmodSync', 'lstatSync', 'touchSync',
+  'openSync', 'linkSync', 'unlinkSync', 'renameSync', 'mkdirSync', 'chmodSync', 'lstatSync', 'lstatIfAny', 'touchSync',
   'readdirSync', 'readdir', 'readdirTyped', 'opendir', 'replaceFile', 'removeTree', 'ensureDir',
 ]);
 const OPENS_FD = new Set<CallName>(['openSync', 'readdirSync', 'readdir', 'readdirTyped', 'opendir', 'replaceFile', 'removeTree', 'ensureDir']);
@@ -248,6 +248,10 @@ export class FaultyFs implements FsLayer {
 
   lstatSync(path: string): fs.Stats {
     return this.#sync('lstatSync', path, () => this.base.lstatSync(path));
+  }
+
+  lstatIfAny(path: string): fs.Stats | undefined {
+    return this.#sync('lstatIfAny', path, () => this.base.lstatIfAny(path));
   }
 
   fstatSync(fd: number): fs.Stats {
