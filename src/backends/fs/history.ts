@@ -23,8 +23,8 @@ import { syncDir, syncFiles, syncsAt } from './durability.js';
 import { LOCK_WAIT_MS, withLock } from './lock.js';
 import { createdAtOf, markCountSet, readDiskMeta, replaceMeta } from './meta.js';
 import { claimSession, finishCreate, takeBack } from './sessions.js';
-import { archivesDir, countedPath, entryPath, forkMarkPath, metaPath, rewindPath, sessionDir, shareDir, stepName, stepPath, tempPath } from './paths.js';
-import { SLICE_MS, listToRead, listingOf, stepsBefore, type StepListing } from './steps.js';
+import { archivesDir, countedPath, entryPath, forkMarkPath, metaPath, rewindPath, sessionDir, shareDir, tempPath } from './paths.js';
+import { SLICE_MS, listToRead, listingOf, stepNames, stepsBefore } from './steps.js';
 import { sessionIdentity } from './session-dir.js';
 
 /**
@@ -96,11 +96,6 @@ function hasMeta(ctx: FsContext, slug: Slug): boolean {
   }
 }
 
-/** How many steps of `listing` lie above `to`. */
-function countAbove(listing: StepListing, to: number): number {
-  return listing.numbers.filter((step) => step > to).length + listing.oddNames.filter(({ step }) => step > to).length;
-}
-
 /**
  * Drops the session's hold on `names` (removing the archives no live session
  * holds any more), on disk at every level before the intent goes: a crash
@@ -127,10 +122,7 @@ async function applyIntent(ctx: FsContext, slug: Slug, intent: RewindIntent): Pr
   let since = performance.now();
   for (;;) {
     const listing = listingOf(await ctx.fs.readdir(dir));
-    const above = [
-      ...Array.from(listing.numbers.filter((step) => step > intent.to), (step) => stepPath(dir, step)),
-      ...listing.oddNames.filter(({ step }) => step > intent.to).map(({ name }) => entryPath(dir, name)),
-    ];
+    const above = stepNames(listing, (step) => step > intent.to).map((name) => entryPath(dir, name));
     if (above.length === 0) break;
     for (const path of above.reverse()) {
       try {
@@ -224,7 +216,7 @@ export async function rewind(ctx: FsContext, slug: Slug, toStep: number, change:
       if (earlier !== null) await applyIntent(ctx, slug, earlier);
       const dir = sessionDir(ctx.root, slug);
       const before = listingOf(await ctx.fs.readdir(dir));
-      removed = countAbove(before, toStep);
+      removed = stepNames(before, (step) => step > toStep).length;
       let intent: RewindIntent = { to: toStep, at, archives, ...(await countFor(ctx, slug, toStep, change, pending, before.highest)) };
       await writeIntent(ctx, slug, intent);
       committed = true;
@@ -281,10 +273,7 @@ async function forkLocked(ctx: FsContext, source: Slug, atStep: number, meta: Co
   const listing = identity === null ? null : await listToRead(ctx, source);
   if (listing === null || !hasMeta(ctx, source)) return null;
   if (listing.highest < atStep) throw new StepStoreError('CONFLICT', `${source} no longer holds step ${atStep}`);
-  const names = [
-    ...Array.from(listing.numbers.filter((step) => step <= atStep), stepName),
-    ...listing.oddNames.filter(({ step }) => step <= atStep).map(({ name }) => name),
-  ];
+  const names = stepNames(listing, (step) => step <= atStep);
   let held: string[];
   try {
     held = await heldArchives(ctx, source, archiveBase(source), createdAtOf(ctx, source));

@@ -26,12 +26,12 @@ export function isStaleLock(ageMs: number): boolean {
   return ageMs > LOCK_STALE_MS || ageMs < -FUTURE_SLACK_MS;
 }
 
-/** True when the lock file at `path` was left by a writer that is gone (too old, or its process no longer runs). */
+/** True when the lock file at `path` holds nothing any more: gone, too old, or its process no longer runs. */
 export function isStaleFile(ctx: FsContext, path: string): boolean {
   try {
     return isStaleLock(Date.now() - ctx.fs.lstatSync(path).mtimeMs) || holderDied(ctx, path);
   } catch {
-    return false; // released meanwhile
+    return true; // released meanwhile
   }
 }
 
@@ -40,20 +40,10 @@ export function isStaleFile(ctx: FsContext, path: string): boolean {
  * for one held by another fenced append; breaks a stale one. SESSION_NOT_FOUND when the session is gone.
  */
 export async function takeFence(ctx: FsContext, slug: Slug): Promise<void> {
-  const path = fencePath(ctx.root, slug);
   const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      createLockSync(ctx.fs, path);
-      return;
-    } catch (err) {
-      const code = errnoOf(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') throw sessionNotFound(slug);
-      if (code !== 'EEXIST') throw err;
-    }
-    if (isStaleFile(ctx, path)) unlinkQuietly(ctx.fs, path);
-    else if (Date.now() >= deadline) throw new StepStoreError('IO_ERROR', `the fence of ${slug} stayed held by another process`);
-    else await sleep(2);
+  while (!tryLock(ctx, slug, fencePath(ctx.root, slug))) {
+    if (Date.now() >= deadline) throw new StepStoreError('IO_ERROR', `the fence of ${slug} stayed held by another process`);
+    await sleep(2);
   }
 }
 
@@ -81,9 +71,8 @@ function holderDied(ctx: FsContext, path: string): boolean {
   }
 }
 
-/** Takes the session's meta lock, or returns false when another process holds it. SESSION_NOT_FOUND when it is gone. */
-function tryLock(ctx: FsContext, slug: Slug): boolean {
-  const path = metaLockPath(ctx.root, slug);
+/** Takes the lock file `path` of a session, or returns false when a live writer holds it. SESSION_NOT_FOUND when the session is gone. */
+function tryLock(ctx: FsContext, slug: Slug, path: string): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       createLockSync(ctx.fs, path);
@@ -93,12 +82,8 @@ function tryLock(ctx: FsContext, slug: Slug): boolean {
       if (code === 'ENOENT' || code === 'ENOTDIR') throw sessionNotFound(slug); // deleted meanwhile
       if (code !== 'EEXIST') throw err;
     }
-    try {
-      if (!isStaleLock(Date.now() - ctx.fs.lstatSync(path).mtimeMs) && !holderDied(ctx, path)) return false;
-      unlinkQuietly(ctx.fs, path);
-    } catch {
-      // Released meanwhile: try again.
-    }
+    if (!isStaleFile(ctx, path)) return false;
+    unlinkQuietly(ctx.fs, path);
   }
   return false;
 }
@@ -106,7 +91,7 @@ function tryLock(ctx: FsContext, slug: Slug): boolean {
 /** Runs `write` holding the meta lock; waits up to `waitMs` for it, else resolves to false without running. */
 export async function withLock(ctx: FsContext, slug: Slug, waitMs: number, write: () => Promise<void>): Promise<boolean> {
   const deadline = Date.now() + waitMs;
-  while (!tryLock(ctx, slug)) {
+  while (!tryLock(ctx, slug, metaLockPath(ctx.root, slug))) {
     if (Date.now() >= deadline) return false;
     await sleep(10);
   }

@@ -23,7 +23,7 @@ import { createdAtOf } from './meta.js';
 import { completeRewind, readIntent } from './history.js';
 import { fenceGone, takeFence } from './lock.js';
 import { identityOf, openSession, sessionIdentity } from './session-dir.js';
-import { MAX_STEP, REWIND_FILE, fencePath, metaPath, parseStepName, rewindPath, sessionDir, stepPath, tempPath } from './paths.js';
+import { MAX_STEP, REWIND_FILE, fencePath, metaPath, parseStepName, rewindPath, sessionDir, stepName, stepPath, tempPath } from './paths.js';
 
 /** Steps written per round of a batch: temps, then their fsyncs together, then links. */
 const BATCH_CHUNK = 64;
@@ -68,6 +68,11 @@ export function listingOf(names: string[]): StepListing {
   }
   oddNames.sort((a, b) => a.step - b.step);
   return { numbers: numbers.subarray(0, count).sort(), oddNames, highest, rewinding: names.includes(REWIND_FILE) };
+}
+
+/** The file names of the listed steps whose number passes `keep`: canonical ones ascending, then odd ones ascending. */
+export function stepNames(listing: StepListing, keep: (step: number) => boolean): string[] {
+  return [...Array.from(listing.numbers.filter(keep), stepName), ...listing.oddNames.filter(({ step }) => keep(step)).map(({ name }) => name)];
 }
 
 /** The listing without the steps above `to`: what a reader sees while a rewind to `to` is under way. */
