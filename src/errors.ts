@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'UNSAFE_ROOT',
   'STORE_CLOSED',
   'IO_ERROR',
+  'MISSING_PEER',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -41,6 +42,11 @@ export function sessionNotFound(handle: string): StepStoreError {
 /** A handle whose session was deleted, asked to name another conversation (importSession). */
 export function handleDeleted(handle: string): StepStoreError {
   return new StepStoreError('CONFLICT', `${handle} was deleted, and a handle never names another conversation`);
+}
+
+/** An optional peer package (`redis`, a framework an adapter plugs into) that is not installed. */
+export function missingPeer(pkg: string, entryPoint: string, cause: unknown): StepStoreError {
+  return new StepStoreError('MISSING_PEER', `${entryPoint} needs ${pkg}, which is not installed: npm install ${pkg}`, { cause });
 }
 
 export function invalidOption(message: string): StepStoreError {

@@ -17,6 +17,7 @@ export type { ErrorCode } from './errors.js';
 export type {
   CompactMarker,
   ConversationMeta,
+  CreateOptions,
   Diagnostic,
   Durability,
   EventLine,

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_STEP_BYTES } from './format/encode.js';
 import { MESSAGE_MODES } from './format/step-line.js';
 import type {
   ConversationMeta,
+  CreateOptions,
   EventLine,
   HistoryEntry,
   Logger,
@@ -78,20 +79,29 @@ export class Store {
     this.#ctx = { backend, queue: new KeyedQueue(), closed: false, ...options };
   }
 
-  createSession(agent: string, createdBy: string): Promise<string> {
-    return sessions.create(this.#ctx, agent, createdBy);
+  /** Which messages this store accepts and reads ('crabtalk' or 'any'): adapters that store other shapes check it. */
+  get messages(): MessageMode {
+    return this.#ctx.messages;
+  }
+
+  createSession(agent: string, createdBy: string, opts?: CreateOptions): Promise<string> {
+    return sessions.create(this.#ctx, agent, createdBy, opts);
   }
 
   findLatestSession(agent: string, createdBy: string): Promise<string | null> {
     return sessions.findLatest(this.#ctx, agent, createdBy);
   }
 
-  loadSession(handle: string, opts?: { withArchive?: boolean; last?: number }): Promise<SessionSnapshot | null> {
-    return sessions.load(this.#ctx, handle, opts);
+  loadSession<M extends object = Record<string, unknown>>(
+    handle: string,
+    opts?: { withArchive?: boolean; last?: number },
+  ): Promise<SessionSnapshot<M> | null> {
+    return sessions.load(this.#ctx, handle, opts) as Promise<SessionSnapshot<M> | null>;
   }
 
-  resumeHistory(snapshot: SessionSnapshot): HistoryEntry[] {
-    return compaction.resumeHistory(snapshot);
+  /** The history to hand a model: the archive's summary (as a user message) first when the snapshot has one. */
+  resumeHistory<M extends object = Record<string, unknown>>(snapshot: SessionSnapshot<M>): HistoryEntry<M | Record<string, unknown>>[] {
+    return compaction.resumeHistory(snapshot as unknown as SessionSnapshot) as HistoryEntry<M | Record<string, unknown>>[];
   }
 
   readSteps(handle: string, opts?: { after?: number; limit?: number; last?: number; before?: number }): Promise<StepRecord[]> {
@@ -102,8 +112,9 @@ export class Store {
     return sessions.list(this.#ctx, opts);
   }
 
-  appendMessages(handle: string, entries: HistoryEntry[], opts?: FenceOptions): Promise<number[]> {
-    return sessions.append(this.#ctx, handle, entries, 'entry', opts);
+  /** Any object `message` type is taken as is (the store checks it is plain JSON, and in 'crabtalk' mode crabtalk's shape). */
+  appendMessages(handle: string, entries: readonly HistoryEntry<object>[], opts?: FenceOptions): Promise<number[]> {
+    return sessions.append(this.#ctx, handle, entries as unknown as HistoryEntry[], 'entry', opts);
   }
 
   appendEvents(handle: string, events: EventLine[], opts?: FenceOptions): Promise<number[]> {

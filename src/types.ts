@@ -16,11 +16,26 @@ export interface ConversationMeta {
   [field: string]: unknown;
 }
 
-/** A conversation message as the runtime persists it; `message` is opaque to the store. */
-export interface HistoryEntry {
+/** What createSession may set beyond the agent and sender. */
+export interface CreateOptions {
+  title?: string;
+  /**
+   * Extra meta fields (plain JSON, names other than the meta's own), kept
+   * with the session like any unknown field: adapters record the framework
+   * that wrote a session here.
+   */
+  fields?: Record<string, unknown>;
+}
+
+/**
+ * A conversation message as the runtime persists it; `message` is opaque to
+ * the store. `M` types the message for callers that store one framework's
+ * shape (the store checks only that it is a plain JSON object).
+ */
+export interface HistoryEntry<M extends object = Record<string, unknown>> {
   /** Guest agent that produced the message; omitted (or empty) for the conversation's own agent. */
   agent?: string;
-  message: Record<string, unknown>;
+  message: M;
   [field: string]: unknown;
 }
 
@@ -61,10 +76,12 @@ export interface Diagnostic {
   reason: string;
 }
 
-export interface SessionSnapshot {
+export interface SessionSnapshot<M extends object = Record<string, unknown>> {
   meta: ConversationMeta;
   /** History entries after the last compact boundary, in step order. */
-  history: HistoryEntry[];
+  history: HistoryEntry<M>[];
+  /** The step number of each entry of `history` (same order): what rewind, fork and fences take. */
+  steps: number[];
   /** Archive named by the last boundary, when it is a compact marker. */
   archive: string | null;
   /** Filled only when loaded with `{ withArchive: true }`; `null` when the archive is missing. */

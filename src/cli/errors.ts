@@ -47,6 +47,8 @@ function hintFor(code: ErrorCode, again: string): string {
       return again.includes('--redis')
         ? 'check that the Redis server is running and that --redis names it'
         : 'check that the path exists and that you may read and write it';
+    case 'MISSING_PEER':
+      return 'install the package the message names';
   }
 }
 

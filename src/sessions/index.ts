@@ -4,22 +4,30 @@
 
 import { archiveBase } from '../format/archive.js';
 import { StepStoreError, invalidOption, sessionNotFound } from '../errors.js';
-import { newMeta } from '../format/meta.js';
+import { META_FIELDS, checkMeta, encodeMeta, maxMetaBytes, newMeta } from '../format/meta.js';
 import { now } from '../format/time.js';
 import { firstInOrder } from '../format/listing.js';
 import type { ListedSession } from '../format/records.js';
-import type { ConversationMeta, EventLine, HistoryEntry, RepairOptions, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
+import type { ConversationMeta, CreateOptions, EventLine, HistoryEntry, RepairOptions, RepairReport, SessionSnapshot, SessionSummary, StepRecord } from '../types.js';
 import { assertOpen, checkCursor, expectedStepOf, optionsOf, type StoreContext } from './context.js';
 import { replay, skipStep } from './replay.js';
 import { checkName, findPrefixes, listPrefix, parseHandle, sessionPrefix, type Slug } from '../format/slug.js';
 import { classifyStep } from '../format/step-line.js';
-import { encodeBatch } from '../format/encode.js';
+import { checkStepSize, encodeBatch } from '../format/encode.js';
+import { isPlainObject } from '../format/json.js';
 
-export async function create(ctx: StoreContext, agent: string, createdBy: string): Promise<string> {
+export async function create(ctx: StoreContext, agent: string, createdBy: string, options?: CreateOptions): Promise<string> {
   assertOpen(ctx);
   checkName('agent', agent);
   checkName('createdBy', createdBy);
-  return ctx.backend.createSession(sessionPrefix(agent, createdBy), newMeta(agent, createdBy));
+  const { title = '', fields = {} } = optionsOf(options, 'createSession');
+  if (typeof title !== 'string') throw invalidOption('title must be a string');
+  if (!isPlainObject(fields)) throw invalidOption('fields must be a plain object');
+  const taken = Object.keys(fields).find((name) => (META_FIELDS as readonly string[]).includes(name));
+  if (taken !== undefined) throw invalidOption(`fields cannot set the meta's own field "${taken}"`);
+  const meta = checkMeta({ ...fields, ...newMeta(agent, createdBy), title });
+  checkStepSize(encodeMeta(meta), 'meta', maxMetaBytes(ctx.maxStepBytes));
+  return ctx.backend.createSession(sessionPrefix(agent, createdBy), meta);
 }
 
 /**

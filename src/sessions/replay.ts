@@ -8,6 +8,8 @@ import { classifyStep, isBoundary } from '../format/step-line.js';
 
 export interface Replayed {
   history: HistoryEntry[];
+  /** The step number of each history entry. */
+  steps: number[];
   archive: string | null;
   diagnostics: Diagnostic[];
   /** Set when replay was limited to the last entries: true when it stopped before the boundary. */
@@ -28,6 +30,7 @@ export async function replay(
   last?: number,
 ): Promise<Replayed> {
   const reversed: HistoryEntry[] = [];
+  const reversedSteps: number[] = [];
   const diagnostics: Diagnostic[] = [];
   let archive: string | null = null;
   let truncated = false;
@@ -50,11 +53,12 @@ export async function replay(
           break scan;
         }
         reversed.push(classified.line as HistoryEntry);
+        reversedSteps.push(raw.step);
       }
     }
   }
   diagnostics.reverse();
-  const replayed: Replayed = { history: reversed.reverse(), archive, diagnostics };
+  const replayed: Replayed = { history: reversed.reverse(), steps: reversedSteps.reverse(), archive, diagnostics };
   if (last !== undefined) replayed.truncated = truncated;
   return replayed;
 }

@@ -314,6 +314,7 @@ describe('archives', () => {
     const snapshot = {
       meta: newMeta('a', 'b'),
       history: [{ message: text('x') }],
+      steps: [2],
       archive: 'a-b-1-1',
       archiveContent: 'sum',
       diagnostics: [],
