@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Harness } from './harness.js';
-import { timeOf, useFixture, userMessage } from './fixture.js';
+import { expectCode, timeOf, useFixture, userMessage } from './fixture.js';
 
 export function createFindTests(harness: Harness): void {
   describe('create and find', () => {
@@ -16,7 +16,7 @@ export function createFindTests(harness: Harness): void {
       const handle = await store.createSession('crab', 'tg:12345');
       const after = Date.now();
       const snapshot = (await store.loadSession(handle))!;
-      expect(snapshot).toEqual({ meta: snapshot.meta, history: [], archive: null, diagnostics: [] });
+      expect(snapshot).toEqual({ meta: snapshot.meta, history: [], steps: [], archive: null, diagnostics: [] });
       expect(snapshot.meta).toEqual({
         agent: 'crab',
         created_by: 'tg:12345',
@@ -30,6 +30,29 @@ export function createFindTests(harness: Harness): void {
       expect(created).toBeLessThanOrEqual(after + 1);
       const restarted = await t.open();
       expect((await restarted.loadSession(handle))!.meta).toEqual(snapshot.meta);
+    });
+
+    it('createSession sets a title and extra meta fields, kept after a restart and by appends', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u', { title: 'Trip', fields: { framework: 'langchain', tags: ['a', 1] } });
+      await store.appendMessages(handle, [userMessage('hi')]);
+      await store.close();
+      const restarted = await t.open();
+      const meta = (await restarted.loadSession(handle))!.meta;
+      expect(meta).toMatchObject({ agent: 'crab', created_by: 'u', title: 'Trip', framework: 'langchain', tags: ['a', 1], message_count: 1 });
+      expect((await restarted.listSessions({ agent: 'crab' }))[0]!.meta.framework).toBe('langchain');
+    });
+
+    it('createSession refuses fields that are the meta\'s own or not plain JSON, and creates nothing', async () => {
+      const store = await t.open();
+      await expectCode(store.createSession('crab', 'u', { fields: { message_count: 9 } }), 'INVALID_OPTION');
+      await expectCode(store.createSession('crab', 'u', { fields: { created_at: 'x' } }), 'INVALID_OPTION');
+      await expectCode(store.createSession('crab', 'u', { fields: [] as unknown as Record<string, unknown> }), 'INVALID_OPTION');
+      await expectCode(store.createSession('crab', 'u', { title: 7 as unknown as string }), 'INVALID_OPTION');
+      await expectCode(store.createSession('crab', 'u', { fields: { at: new Date() } }), 'INVALID_ENTRY');
+      await expectCode(store.createSession('crab', 'u', { fields: { big: 'x'.repeat(5 * 1024 * 1024) } }), 'STEP_TOO_LARGE');
+      expect(await store.listSessions()).toEqual([]);
+      expect(await store.findLatestSession('crab', 'u')).toBeNull();
     });
 
     it('seqs keep counting after a restart', async () => {

@@ -32,6 +32,31 @@ export function loadTests(harness: Harness): void {
       expect(snapshot.archiveContent).toBeUndefined();
     });
 
+    it('steps gives the step number of each history entry, events and boundaries skipped, also with { last }', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, [userMessage('1')]);
+      await store.appendEvents(handle, [toolStart('c1')]);
+      await store.appendCompact(handle, 'crab-u-1-1');
+      await store.appendMessages(handle, [userMessage('2'), userMessage('3')]);
+      await store.appendEvents(handle, [doneEvent()]);
+      await store.appendMessages(handle, [userMessage('4')]);
+      const restarted = await t.open();
+      for (const s of [store, restarted]) {
+        const snapshot = (await s.loadSession(handle))!;
+        expect(snapshot.history).toEqual(['2', '3', '4'].map(userMessage));
+        expect(snapshot.steps).toEqual([4, 5, 7]);
+        const tail = (await s.loadSession(handle, { last: 2 }))!;
+        expect(tail.history).toEqual(['3', '4'].map(userMessage));
+        expect(tail.steps).toEqual([5, 7]);
+      }
+      // The numbers are what rewind takes: back to just before entry '3'.
+      await store.rewind(handle, 4);
+      const rewound = (await store.loadSession(handle))!;
+      expect(rewound.history).toEqual([userMessage('2')]);
+      expect(rewound.steps).toEqual([4]);
+    });
+
     it('history starts after the last of several compact markers, and archive names that marker', async () => {
       const store = await t.open();
       const handle = await store.createSession('crab', 'u');
