@@ -88,8 +88,10 @@ export interface Backend {
    * updated_at to at least `at`. `archives`: names the retracted markers
    * name; this session's hold on each goes, and an archive nobody holds any
    * more is removed. Resolves with how many steps went; null when there is no session.
+   * `expectedStep` (fenced): CONFLICT, nothing retracted, unless the highest
+   * step is exactly that when the steps are retracted.
    */
-  rewind(slug: Slug, toStep: number, change: CountChange, at: string, archives: string[]): Promise<number | null>;
+  rewind(slug: Slug, toStep: number, change: CountChange, at: string, archives: string[], expectedStep?: number): Promise<number | null>;
   /**
    * Stores `record` as archive `{base}-{n}` (n claimed exclusively), then a
    * compact marker naming it; a marker is never stored without its archive.

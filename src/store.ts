@@ -134,9 +134,9 @@ export class Store {
     return history.fork(this.#ctx, handle, opts);
   }
 
-  /** Retracts every step after `toStep`; resolves with how many went. */
-  rewind(handle: string, toStep: number): Promise<number> {
-    return history.rewind(this.#ctx, handle, toStep);
+  /** Retracts every step after `toStep`; resolves with how many went. Fenced: only while `expectedStep` is the highest step. */
+  rewind(handle: string, toStep: number, opts?: FenceOptions): Promise<number> {
+    return history.rewind(this.#ctx, handle, toStep, opts);
   }
 
   /** The steps any process appends to `handle` after `after`, as they land; `ended` tells why iteration stopped. */

@@ -4,14 +4,14 @@
 // count of a prefix, the archives retracted markers name), then hand exact
 // arguments down. Writes go through the per-session queue.
 
-import { invalidOption, sessionNotFound } from '../errors.js';
+import { StepStoreError, invalidOption, sessionNotFound } from '../errors.js';
 import { liveCount } from '../format/bump.js';
 import { classifyStep, isBoundary } from '../format/step-line.js';
 import type { CountChange } from '../backend.js';
 import { now } from '../format/time.js';
 import { parseHandle, type Slug } from '../format/slug.js';
 import type { ConversationMeta } from '../types.js';
-import { assertOpen, checkCursor, optionsOf, type StoreContext } from './context.js';
+import { assertOpen, checkCursor, expectedStepOf, optionsOf, type StoreContext } from './context.js';
 
 /** What a rewind to `after` retracts: the archives its markers name, its messages, and whether a boundary is among them. */
 async function retracted(ctx: StoreContext, slug: Slug, after: number): Promise<{ archives: string[]; messages: number; boundary: boolean }> {
@@ -67,21 +67,23 @@ export async function fork(ctx: StoreContext, handle: string, options?: { atStep
  * Retracts every step after `toStep`; the next append lands at toStep + 1.
  * Resolves with how many steps went (0 when none is above toStep).
  */
-export async function rewind(ctx: StoreContext, handle: string, toStep: number): Promise<number> {
+export async function rewind(ctx: StoreContext, handle: string, toStep: number, options?: { expectedStep?: number }): Promise<number> {
   assertOpen(ctx);
   const slug = parseHandle(handle);
   const to = checkCursor('toStep', toStep, 0);
   if (to === undefined) throw invalidOption('toStep is required');
+  const expected = expectedStepOf(options, 'rewind');
   return ctx.queue.run(slug, async () => {
     const highest = await ctx.backend.highestStep(slug);
     if (highest === null) throw sessionNotFound(slug);
+    if (expected !== undefined && highest !== expected) throw new StepStoreError('CONFLICT', `the highest step of ${slug} is not ${expected}: nothing was retracted`);
     if (to >= highest) return 0;
     const going = await retracted(ctx, slug, to);
     // Without a boundary among them, the count goes down by the messages that go: nothing older is read.
     const change: CountChange = going.boundary
       ? { count: await liveCount(ctx.backend.stepsBefore(slug, to + 1), ctx.messages) }
       : { less: going.messages, expectedHighest: highest };
-    const removed = await ctx.backend.rewind(slug, to, change, now(), going.archives);
+    const removed = await ctx.backend.rewind(slug, to, change, now(), going.archives, expected);
     if (removed === null) throw sessionNotFound(slug);
     return removed;
   });

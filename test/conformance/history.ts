@@ -586,6 +586,50 @@ function historyAreas(harness: Harness): void {
     });
   });
 
+  describe('fenced rewind', () => {
+    const t = useFixture(harness);
+
+    it('retracts only while expectedStep is the highest step, else CONFLICT with nothing retracted', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, userMessages('a', 4));
+      await expectCode(store.rewind(handle, 2, { expectedStep: 3 }), 'CONFLICT');
+      await expectCode(store.rewind(handle, 2, { expectedStep: 5 }), 'CONFLICT');
+      expect((await store.readSteps(handle)).map((s) => s.step)).toEqual([1, 2, 3, 4]);
+      await expectCode(store.rewind(handle, 2, { expectedStep: -1 }), 'INVALID_OPTION');
+      expect(await store.rewind(handle, 2, { expectedStep: 4 })).toBe(2);
+      expect(await store.rewind(handle, 2, { expectedStep: 2 })).toBe(0);
+      const reader = await t.open();
+      expect((await reader.loadSession(handle))!.history).toEqual(userMessages('a', 2));
+      expect(await reader.appendMessages(handle, [userMessage('next')])).toEqual([3]);
+    });
+
+    it('a process retracting its own newest step with a fence never retracts another process\'s acknowledged append', async () => {
+      const store = await t.open();
+      const handle = await store.createSession('crab', 'u');
+      await store.appendMessages(handle, userMessages('seed', 2));
+      const [appended, own] = (await runWorkers(t.fixture.workerSpec(), [
+        { name: 'append-for', handle, tag: 'w', durationMs: 1000 },
+        { name: 'append-then-retract', handle, tag: 'r', durationMs: 1000 },
+      ])) as [{ step: number; content: string }[], { step: number; content: string; retracted: number | 'conflict' }[]];
+      expect(appended.length).toBeGreaterThan(10);
+      expect(own.some((o) => o.retracted === 1)).toBe(true);
+      const steps = await (await t.open()).readSteps(handle);
+      expect(steps.map((s) => s.step)).toEqual(upTo(steps.length));
+      const stored = new Map(steps.map((s) => [textOf(s.line as { message: Record<string, unknown> }), s.step]));
+      // Every acknowledged append of the other process is there, at the step it was acknowledged for.
+      for (const { content, step } of appended) expect(stored.get(content), content).toBe(step);
+      // A retract that succeeded took exactly its own step; one refused left it.
+      for (const { content, step, retracted } of own) {
+        if (retracted === 'conflict') expect(stored.get(content), content).toBe(step);
+        else {
+          expect(retracted, content).toBe(1);
+          expect(stored.has(content), content).toBe(false);
+        }
+      }
+    });
+  });
+
   describe('reads from the end', () => {
     const t = useFixture(harness);
 

@@ -118,6 +118,21 @@ switch (task.name) {
     }
     break;
   }
+  case 'append-then-retract': {
+    // appends one message of its own, then retracts it with a fenced rewind (only if it is still the newest step)
+    const deadline = Date.now() + task.durationMs;
+    for (let i = 0; Date.now() < deadline; i++) {
+      const content = `${task.tag}:${i}`;
+      const [step] = await store.appendMessages(task.handle, [userMessage(content)]);
+      try {
+        say({ i, step, content, retracted: await store.rewind(task.handle, step - 1, { expectedStep: step }) });
+      } catch (err) {
+        if (err?.code !== 'CONFLICT') throw err;
+        say({ i, step, content, retracted: 'conflict' });
+      }
+    }
+    break;
+  }
   case 'create-delete': {
     // creates a session of (agent, sender) and deletes it again, count times back to back
     for (let i = 0; i < task.count; i++) {

@@ -24,7 +24,7 @@ import { LOCK_WAIT_MS, withLock } from './lock.js';
 import { createdAtOf, markCountSet, readDiskMeta, replaceMeta } from './meta.js';
 import { claimSession, finishCreate, takeBack } from './sessions.js';
 import { archivesDir, countedPath, entryPath, forkMarkPath, metaPath, rewindPath, sessionDir, shareDir, tempPath } from './paths.js';
-import { SLICE_MS, listToRead, listingOf, stepNames, stepsBefore } from './steps.js';
+import { SLICE_MS, fenceConflict, listToRead, listingOf, stepNames, stepsBefore } from './steps.js';
 import { sessionIdentity } from './session-dir.js';
 
 /**
@@ -203,7 +203,15 @@ async function countFor(
  * its intent is on disk the rewind is done for every reader: a failure
  * after that is a warning (the next writer or repair() finishes it).
  */
-export async function rewind(ctx: FsContext, slug: Slug, toStep: number, change: CountChange, at: string, archives: string[]): Promise<number | null> {
+export async function rewind(
+  ctx: FsContext,
+  slug: Slug,
+  toStep: number,
+  change: CountChange,
+  at: string,
+  archives: string[],
+  expectedStep?: number,
+): Promise<number | null> {
   if (sessionIdentity(ctx, slug) === null || !hasMeta(ctx, slug)) return null;
   // This store's bumps are taken out: the rewind writes the count itself (adding them when it takes the count down).
   const pending = await ctx.bumps.settle(slug);
@@ -216,10 +224,18 @@ export async function rewind(ctx: FsContext, slug: Slug, toStep: number, change:
       if (earlier !== null) await applyIntent(ctx, slug, earlier);
       const dir = sessionDir(ctx.root, slug);
       const before = listingOf(await ctx.fs.readdir(dir));
+      if (expectedStep !== undefined && before.highest !== expectedStep) throw fenceConflict(expectedStep);
       removed = stepNames(before, (step) => step > toStep).length;
       let intent: RewindIntent = { to: toStep, at, archives, ...(await countFor(ctx, slug, toStep, change, pending, before.highest)) };
       await writeIntent(ctx, slug, intent);
       committed = true;
+      // Fenced: an append placed between the listing and the intent is acknowledged; the intent goes and nothing is retracted.
+      if (expectedStep !== undefined && listingOf(await ctx.fs.readdir(dir)).highest !== expectedStep) {
+        ctx.fs.unlinkSync(rewindPath(ctx.root, slug));
+        committed = false;
+        await syncDir(ctx, 'history', dir);
+        throw fenceConflict(expectedStep);
+      }
       // An append placed between the listing and the intent goes too, uncounted by `less`: count the kept steps instead.
       if (!intent.counted && listingOf(await ctx.fs.readdir(dir)).highest !== before.highest) {
         intent = { ...intent, ...(await countFor(ctx, slug, toStep, { count: await countKept(ctx, slug, toStep) }, pending, before.highest)) };

@@ -84,8 +84,8 @@ export class FsBackend implements Backend {
     return history.fork(this.#ctx, source, atStep, meta);
   }
 
-  rewind(slug: Slug, toStep: number, change: CountChange, at: string, archiveNames: string[]): Promise<number | null> {
-    return history.rewind(this.#ctx, slug, toStep, change, at, archiveNames);
+  rewind(slug: Slug, toStep: number, change: CountChange, at: string, archiveNames: string[], expectedStep?: number): Promise<number | null> {
+    return history.rewind(this.#ctx, slug, toStep, change, at, archiveNames, expectedStep);
   }
 
   compact(slug: Slug, base: string, record: ArchiveRecord, expectedStep?: number): Promise<string> {

@@ -164,7 +164,7 @@ function claimExact(ctx: FsContext, dir: string, temp: string, step: number): nu
   }
 }
 
-function fenceConflict(expected: number): StepStoreError {
+export function fenceConflict(expected: number): StepStoreError {
   return new StepStoreError('CONFLICT', `the session's highest step is not ${expected}: nothing was written`);
 }
 

@@ -84,7 +84,15 @@ export async function fork(ctx: RedisContext, source: Slug, atStep: number, meta
   throw tooManyRewinds(source);
 }
 
-export async function rewind(ctx: RedisContext, slug: Slug, toStep: number, change: CountChange, at: string, archives: string[]): Promise<number | null> {
+export async function rewind(
+  ctx: RedisContext,
+  slug: Slug,
+  toStep: number,
+  change: CountChange,
+  at: string,
+  archives: string[],
+  expectedStep?: number,
+): Promise<number | null> {
   const keys = sessionKeys(ctx.prefix, slug);
   const pair = pairKeysOf(ctx.prefix, slug);
   const ms = timeOf(at);
@@ -97,7 +105,7 @@ export async function rewind(ctx: RedisContext, slug: Slug, toStep: number, chan
     const reply = await ctx.conn.script(
       REWIND,
       [keys.meta, keys.steps, keys.state, keys.archives, request, ...indexKeys(ctx)],
-      [ctx.conn.rememberForMs, toStep, counting, JSON.stringify(at), atMs, slug, seqOf(slug), pair.archiveBase, ...found, ...archives],
+      [ctx.conn.rememberForMs, toStep, counting, JSON.stringify(at), atMs, slug, seqOf(slug), pair.archiveBase, ...found, expectedStep ?? '', ...archives],
     );
     if (reply === RESCAN) {
       found = await scanBoundary(ctx, slug, toStep);

@@ -75,8 +75,8 @@ export class RedisBackend implements Backend {
     return history.fork(this.#ctx, source, atStep, initial);
   }
 
-  rewind(slug: Slug, toStep: number, change: CountChange, at: string, names: string[]): Promise<number | null> {
-    return history.rewind(this.#ctx, slug, toStep, change, at, names);
+  rewind(slug: Slug, toStep: number, change: CountChange, at: string, names: string[], expectedStep?: number): Promise<number | null> {
+    return history.rewind(this.#ctx, slug, toStep, change, at, names, expectedStep);
   }
 
   compact(slug: Slug, base: string, record: ArchiveRecord, expectedStep?: number): Promise<string> {

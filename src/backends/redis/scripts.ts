@@ -270,7 +270,7 @@ return seq
  * KEYS: meta, steps, state, session archives set, request, [list index].
  * ARGV: remember ms, toStep, count change ('=<count>', or '-<less>:<expected highest>'), updated_at (JSON), updated_ms, handle, seq,
  *       archive key base (P{pair}:a:), then BOUNDARY's found, rewinds, created_at ('' unscanned),
- *       archive names the retracted markers name...
+ *       expected highest step ('': not fenced), archive names the retracted markers name...
  * Trims the steps to toStep, moves the boundary pointer to the last boundary left, counts the
  * rewind (`rewinds`: steps 1..n may have changed), sets message_count, moves updated_at
  * forward only, and lets go of each named archive this session holds (removed once nobody does).
@@ -278,7 +278,7 @@ return seq
  * nil without a session; RESCAN; MOVED when the change is '-' and the list is no longer
  * as long as expected (the caller counts the kept steps instead).
  */
-export const REWIND = `${REMEMBER}${BOUNDARY}${RELEASE}
+export const REWIND = `${REMEMBER}${FENCE}${BOUNDARY}${RELEASE}
 local done = redis.call('GET', KEYS[5])
 if done then
   local reply = {}
@@ -287,6 +287,8 @@ if done then
   return reply
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local conflict = fenced(KEYS[2], ARGV[12], ARGV[6])
+if conflict then return conflict end
 local to = tonumber(ARGV[2])
 local length = redis.call('LLEN', KEYS[2])
 if length <= to then
@@ -314,7 +316,7 @@ if ms > tonumber(redis.call('HGET', KEYS[3], 'updated_ms') or '0') then
   if KEYS[6] then redis.call('ZADD', KEYS[6], 'XX', 'GT', ARGV[5], ARGV[6]) end
 end
 local removed = {length - to}
-for i = 12, #ARGV do
+for i = 13, #ARGV do
   if redis.call('SREM', KEYS[4], ARGV[i]) == 1 and release(ARGV[8], ARGV[i], ARGV[7]) then removed[#removed + 1] = ARGV[i] end
 end
 remember(KEYS[5], table.concat(removed, ' '), ARGV[1])
