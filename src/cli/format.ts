@@ -184,58 +184,160 @@ function compactJson(value: unknown): string {
   }
 }
 
-/** `name(args)` for one tool call in any of the usual shapes (OpenAI, crabtalk, Anthropic tool_use). */
+/** `name(args)` for one tool call in any of the usual shapes (OpenAI, crabtalk, Anthropic tool_use, LangChain, OpenAI Agents). */
 function toolCall(call: unknown): string {
   const c = asRecord(call) ?? {};
   const fn = asRecord(c.function) ?? {};
-  const name = typeof fn.name === 'string' ? fn.name : typeof c.name === 'string' ? c.name : '?';
-  const args = fn.arguments ?? c.arguments ?? c.input ?? '';
-  const id = typeof c.id === 'string' ? ` [${c.id}]` : '';
-  return `${name}(${oneLine(compactJson(args), 120)})${id}`;
+  const name = [fn.name, c.name, c.toolName].find((n) => typeof n === 'string') ?? '?';
+  const args = fn.arguments ?? c.arguments ?? c.input ?? c.args ?? '';
+  const id = [c.id, c.callId, c.call_id, c.toolCallId].find((v) => typeof v === 'string');
+  return `${String(name)}(${oneLine(compactJson(args), 120)})${id === undefined ? '' : ` [${String(id)}]`}`;
 }
 
-/** What a message says, as text lines, and the tool calls it makes, summarised. */
-export function messageParts(message: Record<string, unknown>): { text: string; calls: string[] } {
-  const texts: string[] = [];
-  const calls: string[] = [];
-  const { content } = message;
-  if (typeof content === 'string') texts.push(content);
+const resultLine = (id: unknown, output: unknown) => `[result of ${typeof id === 'string' ? id : '?'}] ${oneLine(compactJson(output ?? ''), 500)}`;
+
+/** A message as the CLI shows it, whatever framework wrote it. */
+interface Readable {
+  role: string;
+  /** Text and tool calls in the order the message has them. */
+  parts: { call: boolean; text: string }[];
+  /** The tool call a tool result answers. */
+  answers?: string;
+}
+
+const addText = (into: Readable, text: string) => into.parts.push({ call: false, text });
+const addCall = (into: Readable, call: unknown) => into.parts.push({ call: true, text: toolCall(call) });
+
+/** Text, tool calls and results of a content array (chat, crabtalk, Anthropic, OpenAI Responses parts). */
+function readContent(content: unknown, into: Readable): void {
+  if (typeof content === 'string') addText(into, content);
   else if (Array.isArray(content)) {
     for (const part of content) {
       const p = asRecord(part);
-      if (typeof part === 'string') texts.push(part);
-      else if (p === null) texts.push(compactJson(part));
-      else if (typeof p.text === 'string') texts.push(p.text);
-      else if (p.type === 'tool_use') calls.push(toolCall(p));
-      else if (p.type === 'tool_result') texts.push(`[result of ${String(p.tool_use_id ?? '?')}] ${oneLine(compactJson(p.content ?? ''), 500)}`);
-      else texts.push(`[${typeof p.type === 'string' ? p.type : 'part'}]`);
+      if (typeof part === 'string') addText(into, part);
+      else if (p === null) addText(into, compactJson(part));
+      else if (typeof p.text === 'string') addText(into, p.text);
+      else if (typeof p.refusal === 'string') addText(into, `[refusal] ${p.refusal}`);
+      else if (p.type === 'tool_use' || p.type === 'tool_call') addCall(into, p);
+      else if (p.type === 'tool_result') addText(into, resultLine(p.tool_use_id, p.content));
+      else addText(into, `[${typeof p.type === 'string' ? p.type : 'part'}]`);
     }
-  } else if (content !== undefined && content !== null) texts.push(compactJson(content));
-  if (Array.isArray(message.tool_calls)) for (const call of message.tool_calls) calls.push(toolCall(call));
-  if (asRecord(message.function_call) !== null) calls.push(toolCall(message.function_call));
-  return { text: safeText(texts.join('\n')), calls };
+  } else if (content !== undefined && content !== null) addText(into, compactJson(content));
+}
+
+const LANGCHAIN_ROLES: Record<string, string> = { human: 'user', ai: 'assistant', tool: 'tool', system: 'system', function: 'tool', generic: 'message' };
+
+/** A LangChain message's fields: `{ type, data }` (its stored form) or `{ lc, type: 'constructor', id, kwargs }` (serialised, as LangGraph keeps state). */
+function langchainFields(message: Record<string, unknown>): { role: string; fields: Record<string, unknown> } | null {
+  const data = asRecord(message.data);
+  if (typeof message.type === 'string' && data !== null && 'content' in data) {
+    return { role: LANGCHAIN_ROLES[message.type] ?? message.type, fields: data };
+  }
+  const kwargs = asRecord(message.kwargs);
+  if (message.lc === 1 && message.type === 'constructor' && Array.isArray(message.id) && kwargs !== null) {
+    const cls = String(message.id.at(-1) ?? '');
+    const role = /^(Human)/.test(cls) ? 'user' : /^AI/.test(cls) ? 'assistant' : /^Tool/.test(cls) ? 'tool' : /^System/.test(cls) ? 'system' : cls;
+    return { role, fields: kwargs };
+  }
+  return null;
+}
+
+/** An AI SDK UIMessage part: text, reasoning, a tool call with its input and output, a file, data. */
+function readUiPart(part: unknown, into: Readable): void {
+  const p = asRecord(part) ?? {};
+  const type = typeof p.type === 'string' ? p.type : 'part';
+  if (type === 'text' && typeof p.text === 'string') addText(into, p.text);
+  else if (type === 'reasoning' && typeof p.text === 'string') addText(into, `[reasoning] ${p.text}`);
+  else if (type.startsWith('tool-') || type === 'dynamic-tool') {
+    addCall(into, { toolName: type === 'dynamic-tool' ? p.toolName : type.slice(5), input: p.input, toolCallId: p.toolCallId });
+    if (p.output !== undefined) addText(into, resultLine(p.toolCallId, p.output));
+    else if (typeof p.errorText === 'string') addText(into, `[error of ${String(p.toolCallId ?? '?')}] ${p.errorText}`);
+  } else if (type === 'step-start') return;
+  else if (type === 'file') addText(into, `[file ${String(p.mediaType ?? '')}${typeof p.filename === 'string' ? ` ${p.filename}` : ''}]`);
+  else if (type === 'source-url') addText(into, `[source ${String(p.url ?? '')}]`);
+  else addText(into, `[${type}] ${oneLine(compactJson(p.data ?? ''), 200)}`);
+}
+
+/**
+ * What a stored message says, whichever shape it has: crabtalk's and the
+ * chat APIs' `{ role, content }`, OpenAI Agents items (function calls and
+ * their results), LangChain messages (stored or serialised), AI SDK
+ * UIMessages (`parts`).
+ */
+export function readMessage(message: Record<string, unknown>): Readable {
+  const role = typeof message.role === 'string' ? message.role : 'message';
+  const out: Readable = { role, parts: [] };
+  const langchain = langchainFields(message);
+  if (langchain !== null) {
+    const { fields } = langchain;
+    out.role = langchain.role;
+    readContent(fields.content, out);
+    if (Array.isArray(fields.tool_calls)) for (const call of fields.tool_calls) addCall(out, call);
+    if (typeof fields.tool_call_id === 'string') out.answers = fields.tool_call_id;
+    return out;
+  }
+  if (Array.isArray(message.parts) && typeof message.role === 'string') {
+    for (const part of message.parts) readUiPart(part, out);
+    return out;
+  }
+  switch (message.type) {
+    case 'function_call':
+    case 'hosted_tool_call':
+    case 'computer_call':
+    case 'shell_call':
+    case 'apply_patch_call':
+      out.role = 'assistant';
+      addCall(out, { name: message.name ?? message.type, arguments: message.arguments ?? message.action ?? message.operation, callId: message.callId });
+      return out;
+    case 'function_call_result':
+    case 'computer_call_result':
+    case 'shell_call_output':
+    case 'apply_patch_call_output': {
+      out.role = 'tool';
+      if (typeof message.callId === 'string') out.answers = message.callId;
+      const output = asRecord(message.output);
+      if (output !== null && typeof output.text === 'string') addText(out, output.text);
+      else readContent(message.output, out);
+      return out;
+    }
+    case 'reasoning':
+      out.role = 'reasoning';
+      readContent(message.content, out);
+      return out;
+    default:
+      if (typeof message.type === 'string' && message.type !== 'message' && message.content === undefined) {
+        addText(out, `[${message.type}]`);
+        return out;
+      }
+  }
+  readContent(message.content, out);
+  if (Array.isArray(message.tool_calls)) for (const call of message.tool_calls) addCall(out, call);
+  if (asRecord(message.function_call) !== null) addCall(out, message.function_call);
+  if (typeof message.tool_call_id === 'string') out.answers = message.tool_call_id;
+  return out;
 }
 
 const ROLE_COLOUR: Record<string, keyof Style> = { user: 'green', assistant: 'cyan', tool: 'magenta', system: 'yellow' };
 
 /** The heading of a message: role, the guest agent when there is one, the tool call it answers. */
-export function messageHeading(style: Style, entry: HistoryEntry): string {
-  const message = asRecord(entry.message) ?? {};
-  const role = typeof message.role === 'string' ? safeText(message.role) : 'message';
+function messageHeading(style: Style, entry: HistoryEntry, read: Readable): string {
+  const role = safeText(read.role);
   const paint = ROLE_COLOUR[role];
   let heading = style.bold(paint === undefined ? role : (style[paint] as (s: string) => string)(role));
-  if (typeof message.tool_call_id === 'string') heading += style.dim(` (result of ${safeText(message.tool_call_id)})`);
+  if (read.answers !== undefined) heading += style.dim(` (result of ${safeText(read.answers)})`);
   if (typeof entry.agent === 'string' && entry.agent !== '') heading += style.dim(` · agent ${safeText(entry.agent)}`);
   return heading;
 }
 
 /** A message as a readable block: heading, then its text and tool calls indented. */
 export function messageBlock(style: Style, entry: HistoryEntry, prefix = ''): string {
-  const { text, calls } = messageParts(asRecord(entry.message) ?? {});
-  const lines = [`${prefix}${messageHeading(style, entry)}`];
-  if (text.trim() !== '') lines.push(indent(text));
-  for (const call of calls) lines.push(indent(style.yellow(`→ ${safeText(call)}`)));
-  if (text.trim() === '' && calls.length === 0) lines.push(indent(style.dim('(empty)')));
+  const read = readMessage(asRecord(entry.message) ?? {});
+  const lines = [`${prefix}${messageHeading(style, entry, read)}`];
+  for (const { call, text } of read.parts) {
+    if (call) lines.push(indent(style.yellow(`→ ${safeText(text)}`)));
+    else if (text.trim() !== '') lines.push(indent(safeText(text)));
+  }
+  if (lines.length === 1) lines.push(indent(style.dim('(empty)')));
   return lines.join('\n');
 }
 
@@ -249,6 +351,12 @@ export function eventSummary(event: EventLine): string {
     const bits = [rest.model !== undefined ? `model ${String(rest.model)}` : '', rest.iterations !== undefined ? plural(Number(rest.iterations), 'iteration') : '', rest.stop_reason !== undefined ? `stop: ${String(rest.stop_reason)}` : ''];
     detail = bits.filter((b) => b !== '').join(', ');
   } else if (name === 'user_steered' && typeof rest.content === 'string') detail = rest.content;
+  else if (name === 'langgraph_checkpoint') {
+    const changed = asRecord(rest.channel_values);
+    detail = `${String(rest.id ?? '?')}${rest.ns ? ` (namespace ${String(rest.ns)})` : ''}${changed === null ? '' : `, changed: ${Object.keys(changed).join(', ') || 'nothing'}`}`;
+  } else if (name === 'langgraph_writes' && Array.isArray(rest.writes)) {
+    detail = `task ${String(rest.task_id ?? '?')} of ${String(rest.checkpoint_id ?? '?')}: ${rest.writes.map((w) => String(asRecord(w)?.channel ?? '?')).join(', ')}`;
+  }
   else detail = Object.keys(rest).length === 0 ? '' : compactJson(rest);
   return safeText(oneLine(detail === '' ? name : `${name}: ${detail}`, 200));
 }

@@ -23,7 +23,7 @@ function buildProgram(): Command {
     .addOption(new Option('--dir <path>', 'sessions directory (default: $STEPSTORE_DIR, else ./sessions)').conflicts('redis'))
     .addOption(new Option('--redis <url>', 'use the Redis store at this URL instead of a directory (e.g. redis://127.0.0.1:6379)'))
     .addOption(new Option('--prefix <prefix>', 'Redis key prefix').default(DEFAULT_PREFIX))
-    .addOption(new Option('--messages <mode>', "which messages the store holds: crabtalk (crabtalk 0.0.22's shapes) or any").choices(['crabtalk', 'any']).default('crabtalk'))
+    .addOption(new Option('--messages <mode>', "which messages the store holds: crabtalk (crabtalk 0.0.22's shapes; the default) or any (the default for reading a session a framework adapter wrote)").choices(['crabtalk', 'any']))
     .option('--json', 'machine-readable output: one JSON document (JSON Lines for tail and export)')
     .option('--no-color', 'no colours (NO_COLOR=1 does the same; colours are only used on a terminal)')
     .showSuggestionAfterError()

@@ -9,7 +9,7 @@ import { senderSlug, type CompactMarker, type ConversationMeta, type EventLine, 
 import { action, sub } from '../command.js';
 import { CliError } from '../errors.js';
 import { ago, boundaryLine, eventSummary, exactTime, indent, messageBlock, plural, safeText, type Style } from '../format.js';
-import { crabtalkMemoryOption, type Cli } from '../open.js';
+import { crabtalkMemoryOption, openCli, type Cli } from '../open.js';
 import { print, printJson } from '../output.js';
 
 export interface ShowOptions {
@@ -50,16 +50,28 @@ export async function* stepPages(cli: Cli, handle: string, after = 0): AsyncGene
   }
 }
 
-/** The session or a not-found error naming it. */
+/**
+ * The session or a not-found error naming it. A session a framework adapter
+ * wrote (its meta names the framework) holds the framework's own messages:
+ * unless --messages was given, it is read with a store that takes any
+ * message shape, which then serves the rest of the command.
+ */
 export async function loadOrFail(cli: Cli, handle: string, withArchive = false): Promise<SessionSnapshot> {
   cli.subject = handle;
   const snapshot = await cli.store.loadSession(handle, { withArchive });
   if (snapshot === null) throw new CliError(handle, `no such session in ${cli.where}`, `run "stepstore list${cli.again}" to see the session handles`);
+  if (typeof snapshot.meta.framework === 'string' && cli.options.messages === undefined && cli.store.messages !== 'any') {
+    const reader = await openCli({ ...cli.options, messages: 'any' }, { create: false });
+    await cli.store.close();
+    Object.assign(cli, { store: reader.store, warnings: reader.warnings });
+    return loadOrFail(cli, handle, withArchive);
+  }
   return snapshot;
 }
 
 export function sessionHeader(style: Style, handle: string, meta: ConversationMeta): string {
   const lines = [`${style.bold(style.cyan(handle))}  ${style.dim('agent')} ${safeText(meta.agent)}  ${style.dim('sender')} ${safeText(meta.created_by)}`];
+  if (typeof meta.framework === 'string') lines[0] += `  ${style.dim('written by')} ${safeText(meta.framework)}`;
   if (meta.title !== '') lines.push(`${style.dim('title')} ${safeText(meta.title)}`);
   lines.push(
     style.dim(`${plural(meta.message_count, 'message')} · created ${exactTime(meta.created_at)} · updated ${ago(meta.updated_at)} (${exactTime(meta.updated_at)})`),
@@ -148,9 +160,60 @@ async function showAll(cli: Cli, handle: string, opts: ShowOptions): Promise<num
   return 0;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The event a LangGraph checkpointer stores per checkpoint (stepstore/langgraph). */
+const LANGGRAPH_CHECKPOINT = 'langgraph_checkpoint';
+
+/**
+ * The messages of the latest root checkpoint of a LangGraph thread: the
+ * checkpoint holds a channel's value when it changed there, else names the
+ * step of the checkpoint that does (`value_steps`). Null when there is none,
+ * or the value is not stored as JSON.
+ */
+async function langgraphMessages(cli: Cli, handle: string): Promise<{ step: number; messages: unknown[] } | null> {
+  let before: number | undefined;
+  for (;;) {
+    const page = await cli.store.readSteps(handle, before === undefined ? { last: PAGE } : { before, limit: PAGE });
+    for (const record of [...page].reverse()) {
+      const line = record.line as Record<string, unknown>;
+      if (record.kind !== 'event' || line.event !== LANGGRAPH_CHECKPOINT || line.ns !== '') continue;
+      if (isRecord(line.channel_values) && Array.isArray(line.channel_values.messages)) return { step: record.step, messages: line.channel_values.messages };
+      const holder = isRecord(line.value_steps) ? line.value_steps.messages : undefined;
+      if (typeof holder !== 'number') return null;
+      const [held] = await cli.store.readSteps(handle, { after: holder - 1, limit: 1 });
+      const values = (held?.line as Record<string, unknown> | undefined)?.channel_values;
+      return isRecord(values) && Array.isArray(values.messages) ? { step: holder, messages: values.messages } : null;
+    }
+    if (page.length < PAGE) return null;
+    before = page[0]!.step;
+  }
+}
+
+async function showLanggraph(cli: Cli, handle: string, snapshot: SessionSnapshot): Promise<number> {
+  const found = await langgraphMessages(cli, handle);
+  if (cli.json) {
+    printJson({ handle, meta: snapshot.meta, checkpoint_step: found?.step ?? null, messages: found?.messages ?? [] });
+    return 0;
+  }
+  const { style } = cli;
+  print(sessionHeader(style, handle, snapshot.meta));
+  if (found === null) {
+    print(style.dim('\n(no checkpoint with readable messages; --all shows every step)'));
+    return 0;
+  }
+  print(style.dim(`the messages of the latest checkpoint (step ${found.step}); --all shows every step`));
+  for (const message of found.messages) {
+    print();
+    print(messageBlock(style, { message: isRecord(message) ? message : { content: message } }));
+  }
+  return 0;
+}
+
 export async function show(cli: Cli, handle: string, opts: ShowOptions): Promise<number> {
   if (opts.all === true) return showAll(cli, handle, opts);
   const snapshot = await loadOrFail(cli, handle, opts.archive === true);
+  if (snapshot.meta.framework === 'langgraph' && snapshot.history.length === 0) return showLanggraph(cli, handle, snapshot);
   if (cli.json) {
     const out: Record<string, unknown> = { handle, meta: snapshot.meta, archive: snapshot.archive };
     if (opts.archive === true) out.archive_content = snapshot.archiveContent ?? null;
