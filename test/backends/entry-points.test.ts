@@ -73,10 +73,11 @@ describe('adapter entry points', () => {
   });
 
   it('an adapter whose framework is missing fails with MISSING_PEER naming the package to install', () => {
-    for (const [entry, pkg] of [
+    const cases: [string, string][] = [
       ['stepstore/langchain', '@langchain/core'],
       ['stepstore/langgraph', '@langchain/langgraph-checkpoint'],
-    ]) {
+    ];
+    for (const [entry, pkg] of cases) {
       const { asked, error } = importWithoutFrameworks(entry);
       expect(asked.length, entry).toBeGreaterThan(0);
       expect(error, entry).toMatchObject({ name: 'StepStoreError', code: 'MISSING_PEER' });

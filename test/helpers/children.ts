@@ -27,6 +27,7 @@ export type WorkerTask =
   | { name: 'append-for'; handle: string; tag: string; durationMs: number }
   /** For durationMs: rewinds to 0..maxBack below the highest step, then waits delayMs; lines `{ i, toStep, retracted }`. */
   | { name: 'rewind-loop'; handle: string; durationMs: number; maxBack: number; delayMs: number }
+  | { name: 'append-then-retract'; handle: string; tag: string; durationMs: number }
   | PlainTask
   // The torture tasks: they print StepStoreErrors as `{ op, error, message }` lines and go on.
   | {
