@@ -7,7 +7,7 @@ import type { BaseMessage, StoredMessage } from '@langchain/core/messages';
 import { StepStoreError, invalidOption, sessionNotFound } from '../errors.js';
 import type { Store } from '../store.js';
 import type { HistoryEntry } from '../types.js';
-import { FRAMEWORK_FIELD, importPeer, isGone, latestOrCreate, requireAnyMessages } from './common.js';
+import { FRAMEWORK_FIELD, decodeBytes, importPeer, isGone, latestOrCreate, requireAnyMessages, taggedBytes } from './common.js';
 
 const ENTRY_POINT = 'stepstore/langchain';
 const FRAMEWORK = 'langchain';
@@ -36,13 +36,6 @@ export interface ConversationTarget extends HistoryOptions {
 export interface HandleTarget extends HistoryOptions {
   handle: string;
 }
-
-/**
- * Binary (a Uint8Array in a content block or kwargs) is kept as this tagged
- * object: LangChain's own stored form would turn it into `{"0": .., "1": ..}`,
- * and the store takes only JSON. Decoded back to a Uint8Array on read.
- */
-const BYTES_TAG = '$stepstore_bytes';
 
 interface State {
   handle: string | null;
@@ -193,24 +186,18 @@ function toStoredMessage(message: BaseMessage): StoredMessage {
   return stored;
 }
 
-/** `stored` (LangChain's JSON copy of `original`) with each Uint8Array of `original` put back as a tagged base64 object. */
+/**
+ * `stored` (LangChain's JSON copy of `original`) with each Uint8Array of
+ * `original` put back as tagged bytes: LangChain's own stored form turns
+ * bytes into `{"0": .., "1": ..}`.
+ */
 function keepBytes(stored: unknown, original: unknown): unknown {
-  if (original instanceof Uint8Array) return { [BYTES_TAG]: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') };
+  if (original instanceof Uint8Array) return taggedBytes(original);
   if (Array.isArray(original) && Array.isArray(stored)) return stored.map((item, i) => keepBytes(item, original[i]));
   if (isObject(original) && isObject(stored)) {
     for (const key of Object.keys(stored)) stored[key] = keepBytes(stored[key], original[key]);
   }
   return stored;
-}
-
-function restoreBytes(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(restoreBytes);
-  if (!isObject(value)) return value;
-  const keys = Object.keys(value);
-  if (keys.length === 1 && keys[0] === BYTES_TAG && typeof value[BYTES_TAG] === 'string') return new Uint8Array(Buffer.from(value[BYTES_TAG], 'base64'));
-  const out: Record<string, unknown> = {};
-  for (const key of keys) out[key] = restoreBytes(value[key]);
-  return out;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -223,7 +210,7 @@ function toChatMessage(entry: HistoryEntry, step: number, handle: string): BaseM
     throw new StepStoreError('INVALID_ENTRY', `step ${step} of ${handle} is not a LangChain stored message`);
   }
   try {
-    const [message] = mapStoredMessagesToChatMessages([{ type: stored.type, data: restoreBytes(stored.data) as StoredMessage['data'] }]);
+    const [message] = mapStoredMessagesToChatMessages([{ type: stored.type, data: decodeBytes(stored.data) as StoredMessage['data'] }]);
     return message!;
   } catch (err) {
     throw new StepStoreError('INVALID_ENTRY', `step ${step} of ${handle} is not a LangChain stored message: ${(err as Error).message}`, { cause: err });

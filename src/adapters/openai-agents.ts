@@ -13,14 +13,12 @@ import type {
 import { StepStoreError, invalidEntry, invalidOption, sessionNotFound } from '../errors.js';
 import type { Store } from '../store.js';
 import type { HistoryEntry, StepRecord } from '../types.js';
-import { latestOrCreate, requireAnyMessages } from './common.js';
+import { decodeBytes, latestOrCreate, requireAnyMessages, taggedBytes } from './common.js';
 
 const ADAPTER = 'stepstore/openai-agents';
 const FRAMEWORK = 'openai-agents';
 /** Marks an archive summary this adapter wrote: `{ stepstore_items: FRAMEWORK, items: [...] }`. */
 const ARCHIVE_TAG = 'stepstore_items';
-/** Uint8Array values are stored as `{ [BYTES_TAG]: base64 }` and decoded on read. */
-const BYTES_TAG = '$stepstore_bytes';
 /** Entry-level fields of the entries a history transaction writes (never inside `message`). */
 const OPERATION_FIELD = 'operation_id';
 const DIGEST_FIELD = 'transaction_digest';
@@ -370,10 +368,10 @@ function encodeItem(item: unknown): StoredItem {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalidEntry(`${ADAPTER}: an item must be an object`);
   let text: string | undefined;
   try {
-    text = JSON.stringify(item, (_key, value: unknown) => {
-      if (value instanceof Uint8Array) return { [BYTES_TAG]: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-      if (value instanceof ArrayBuffer) return { [BYTES_TAG]: Buffer.from(value).toString('base64') };
-      return value;
+    text = JSON.stringify(item, function (this: Record<string, unknown>, key: string, value: unknown) {
+      // The holder's own value: a Buffer's toJSON has already run on `value`.
+      const original = this[key];
+      return original instanceof Uint8Array || original instanceof ArrayBuffer ? taggedBytes(original) : value;
     });
   } catch (err) {
     throw new StepStoreError('INVALID_ENTRY', `${ADAPTER}: an item is not JSON-serialisable`, { cause: err });
@@ -384,19 +382,6 @@ function encodeItem(item: unknown): StoredItem {
 
 function decodeItem(message: StoredItem): AgentInputItem {
   return decodeBytes(message) as AgentInputItem;
-}
-
-function decodeBytes(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(decodeBytes);
-  if (typeof value !== 'object' || value === null) return value;
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record);
-  if (keys.length === 1 && keys[0] === BYTES_TAG && typeof record[BYTES_TAG] === 'string') {
-    return new Uint8Array(Buffer.from(record[BYTES_TAG], 'base64'));
-  }
-  const decoded: Record<string, unknown> = {};
-  for (const key of keys) decoded[key] = decodeBytes(record[key]);
-  return decoded;
 }
 
 /** JSON with keys sorted: equal for deep-equal JSON values whatever their key order. */

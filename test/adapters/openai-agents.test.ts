@@ -383,6 +383,11 @@ function sessionTests(harness: Harness): void {
     expect((stored as unknown as { content: { file: unknown }[] }).content[0]!.file).toEqual(bytes);
     await reopened.replaceHistoryWithCompaction([compactionItem, withFile]);
     expect(await reopened.getItems()).toEqual([compactionItem, withFile]);
+    // A Buffer is bytes too (its toJSON must not turn it into { type: 'Buffer', data }).
+    const withBuffer = { type: 'message', role: 'user', content: [{ type: 'input_file', file: Buffer.from(bytes) }] } as unknown as AgentInputItem;
+    await reopened.addItems([withBuffer]);
+    const [last] = await (await StepstoreSession.open(store, { handle })).getItems(1);
+    expect((last as unknown as { content: { file: unknown }[] }).content[0]!.file).toEqual(bytes);
   });
 
   it('needs a handle that exists', async () => {
