@@ -182,14 +182,21 @@ function normaliseAll(messages: readonly UIMessage[]): Json[] {
     }
     if (seen.has(id)) throw invalidEntry(`message id ${id} appears twice`);
     seen.add(id);
-    // `this[key]` is the value before toJSON (a Buffer's toJSON would hide it).
-    const text = JSON.stringify(message, function (this: Json, key: string, value: unknown) {
-      const original = this[key];
-      if (ArrayBuffer.isView(original) || original instanceof ArrayBuffer) {
-        throw invalidEntry(`message ${id} holds binary data: encode it (e.g. as a data URL)`);
-      }
-      return value;
-    });
+    let text: string;
+    try {
+      // `this[key]` is the value before toJSON (a Buffer's toJSON would hide it).
+      text = JSON.stringify(message, function (this: Json, key: string, value: unknown) {
+        const original = this[key];
+        if (ArrayBuffer.isView(original) || original instanceof ArrayBuffer) {
+          throw invalidEntry(`message ${id} holds binary data: encode it (e.g. as a data URL)`);
+        }
+        return value;
+      });
+    } catch (err) {
+      if (err instanceof StepStoreError) throw err;
+      // A BigInt, a cycle: not JSON.
+      throw new StepStoreError('INVALID_ENTRY', `message ${id} is not JSON: ${(err as Error).message}`, { cause: err });
+    }
     return JSON.parse(text) as Json;
   });
 }
