@@ -94,6 +94,30 @@ describe('fs fork and rewind', () => {
     expect((await fresh.readSteps(source)).length).toBe(3);
   });
 
+  it('an unconfirmed fenced rewind intent holds only while no step above its fence exists: readers and the next writer follow that', async () => {
+    const store = await open();
+    const handle = await store.createSession('crab', 'u');
+    await store.appendMessages(handle, userMessages('m', 6));
+    await store.close();
+    const intent = (expected: number) => JSON.stringify({ to: 2, count: 2, at: new Date().toISOString(), expected });
+    // Fenced at 5 while step 6 exists: step 6 was placed before the intent, so the rewind withdraws; nobody hides a step.
+    fs.writeFileSync(path.join(root, handle, '.rewind'), intent(5));
+    const reader = await open();
+    expect((await reader.readSteps(handle)).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await reader.loadSession(handle))!.history).toHaveLength(6);
+    expect(await reader.appendMessages(handle, [userMessage('after')])).toEqual([7]);
+    expect(fs.existsSync(path.join(root, handle, '.rewind'))).toBe(false);
+    await reader.close();
+    // Fenced at 7 with 7 the highest: it holds, for readers and for the writer that finishes it.
+    fs.writeFileSync(path.join(root, handle, '.rewind'), intent(7));
+    const second = await open();
+    expect((await second.readSteps(handle)).map((r) => r.step)).toEqual([1, 2]);
+    expect(await second.appendMessages(handle, [userMessage('next')])).toEqual([3]);
+    expect(fs.existsSync(path.join(root, handle, '.rewind'))).toBe(false);
+    expect((await second.readSteps(handle)).map((r) => r.step)).toEqual([1, 2, 3]);
+    await second.close();
+  });
+
   it('a rewind intent left by a dead process hides the steps above it, and the next append finishes it', async () => {
     const store = await open();
     const handle = await store.createSession('crab', 'u');

@@ -39,6 +39,12 @@ export interface RewindIntent {
   archives: string[];
   /** `count` was taken from the kept steps: bumps of appends placed before it are in it, or retracted. */
   counted: boolean;
+  /**
+   * A fenced rewind not yet confirmed: it holds only while no step above
+   * `expected` exists (one that does was placed before the intent, so the
+   * rewind withdraws). Confirmed, the intent is written again without it.
+   */
+  expected?: number;
 }
 
 /** The intent of a rewind under way in `slug`; null when none (or it is unreadable: one not yet whole was never committed). */
@@ -51,9 +57,11 @@ export function readIntent(ctx: FsContext, slug: Slug): RewindIntent | null {
   }
   if (typeof text !== 'string') return null;
   try {
-    const { to, count, at, archives = [], counted = true } = JSON.parse(text) as Partial<RewindIntent>;
+    const { to, count, at, archives = [], counted = true, expected } = JSON.parse(text) as Partial<RewindIntent>;
     const whole = Number.isSafeInteger(to) && Number.isSafeInteger(count) && typeof at === 'string' && typeof counted === 'boolean';
-    return whole && Array.isArray(archives) && archives.every((name) => typeof name === 'string') ? { to: to!, count: count!, at, archives, counted } : null;
+    if (!whole || !Array.isArray(archives) || !archives.every((name) => typeof name === 'string')) return null;
+    if (expected !== undefined && !Number.isSafeInteger(expected)) return null;
+    return { to: to!, count: count!, at, archives, counted, ...(expected === undefined ? {} : { expected }) };
   } catch {
     return null;
   }
@@ -158,12 +166,21 @@ export async function completeRewind(ctx: FsContext, slug: Slug): Promise<void> 
   if (!locked) throw new StepStoreError('IO_ERROR', `a rewind of ${slug} kept its meta locked`);
 }
 
+/** True when `intent` holds for a session whose highest step is `highest` (a fenced one not confirmed holds only up to its fence). */
+export function intentHolds(intent: RewindIntent, highest: number): boolean {
+  return intent.expected === undefined || highest <= intent.expected;
+}
+
 /** Carries out a rewind's intent left in `slug` (the caller holds the meta lock); none there: nothing. */
 export async function finishLeftRewind(ctx: FsContext, slug: Slug): Promise<void> {
   if (kindOf(ctx.fs, rewindPath(ctx.root, slug)) === 'missing') return;
   const intent = readIntent(ctx, slug);
-  if (intent !== null) await applyIntent(ctx, slug, intent);
-  else unlinkQuietly(ctx.fs, rewindPath(ctx.root, slug)); // never committed: its file was not whole
+  // Not committed: its file was not whole, or a fenced rewind that found a step above its fence.
+  if (intent === null || !intentHolds(intent, listingOf(await ctx.fs.readdir(sessionDir(ctx.root, slug))).highest)) {
+    unlinkQuietly(ctx.fs, rewindPath(ctx.root, slug));
+    return;
+  }
+  await applyIntent(ctx, slug, intent);
 }
 
 /** message_count of the steps up to `toStep`, read back to the last boundary among them. */
@@ -220,22 +237,29 @@ export async function rewind(
   let locked: boolean;
   try {
     locked = await withLock(ctx, slug, LOCK_WAIT_MS, async () => {
-      const earlier = readIntent(ctx, slug);
-      if (earlier !== null) await applyIntent(ctx, slug, earlier);
+      await finishLeftRewind(ctx, slug);
       const dir = sessionDir(ctx.root, slug);
       const before = listingOf(await ctx.fs.readdir(dir));
       if (expectedStep !== undefined && before.highest !== expectedStep) throw fenceConflict(expectedStep);
       removed = stepNames(before, (step) => step > toStep).length;
       let intent: RewindIntent = { to: toStep, at, archives, ...(await countFor(ctx, slug, toStep, change, pending, before.highest)) };
-      await writeIntent(ctx, slug, intent);
-      committed = true;
-      // Fenced: an append placed between the listing and the intent is acknowledged; the intent goes and nothing is retracted.
-      if (expectedStep !== undefined && listingOf(await ctx.fs.readdir(dir)).highest !== expectedStep) {
-        ctx.fs.unlinkSync(rewindPath(ctx.root, slug));
-        committed = false;
-        await syncDir(ctx, 'history', dir);
-        throw fenceConflict(expectedStep);
+      if (expectedStep !== undefined) {
+        // Readers honour this intent only while no step above the fence exists (intentHolds).
+        await writeIntent(ctx, slug, { ...intent, expected: expectedStep });
+        committed = true;
+        // An append placed between the listing and the intent is acknowledged: the intent goes, nothing is retracted.
+        if (listingOf(await ctx.fs.readdir(dir)).highest !== expectedStep) {
+          committed = false;
+          ctx.fs.unlinkSync(rewindPath(ctx.root, slug));
+          await syncDir(ctx, 'history', dir);
+          throw fenceConflict(expectedStep);
+        }
+        // Confirmed: from here on the rewind holds whatever steps appear (appends placed now wait for it).
+        await writeIntent(ctx, slug, intent, true);
+      } else {
+        await writeIntent(ctx, slug, intent);
       }
+      committed = true;
       // An append placed between the listing and the intent goes too, uncounted by `less`: count the kept steps instead.
       if (!intent.counted && listingOf(await ctx.fs.readdir(dir)).highest !== before.highest) {
         intent = { ...intent, ...(await countFor(ctx, slug, toStep, { count: await countKept(ctx, slug, toStep) }, pending, before.highest)) };

@@ -20,7 +20,7 @@ import { holding, isShortage, readNow } from './descriptors.js';
 import { closeQuietly, createFileSync, errnoOf, kindOf, readRegularFileSync, unlinkQuietly } from './durable.js';
 import { syncDirFd, syncFileInline, syncFiles } from './durability.js';
 import { createdAtOf } from './meta.js';
-import { completeRewind, readIntent } from './history.js';
+import { completeRewind, intentHolds, readIntent } from './history.js';
 import { fenceGone, takeFence } from './lock.js';
 import { identityOf, openSession, sessionIdentity } from './session-dir.js';
 import { MAX_STEP, REWIND_FILE, fencePath, metaPath, parseStepName, rewindPath, sessionDir, stepName, stepPath, tempPath } from './paths.js';
@@ -100,7 +100,7 @@ async function listSteps(ctx: FsContext, slug: Slug): Promise<StepListing | null
   let listing = listingOf(names);
   if (listing.rewinding) {
     const intent = readIntent(ctx, slug);
-    if (intent !== null) listing = withoutAbove(listing, intent.to);
+    if (intent !== null && intentHolds(intent, listing.highest)) listing = withoutAbove(listing, intent.to);
   }
   // Steps other writers added: this store's next append goes past them, in this conversation only.
   const state = cachedState(ctx, slug);
