@@ -102,15 +102,17 @@ export class StepstoreChatMessageHistory extends BaseListChatMessageHistory {
     if (state.handle === null && state.conversation !== null && state.resumable) {
       state.handle = await this.#store.findLatestSession(state.conversation.agent, state.conversation.sender);
     }
-    if (state.handle === null) return [];
-    const snapshot = await this.#store.loadSession(state.handle, this.#last === undefined ? undefined : { last: this.#last });
-    if (snapshot === null) {
-      if (state.conversation === null) throw sessionNotFound(state.handle);
-      // Deleted elsewhere: the conversation is empty until its next write.
-      state.handle = null;
-      return [];
+    for (let attempt = 1; ; attempt++) {
+      const handle = state.handle;
+      if (handle === null) return [];
+      const snapshot = await this.#store.loadSession(handle, this.#last === undefined ? undefined : { last: this.#last });
+      if (snapshot !== null) return snapshot.history.map((entry, i) => toChatMessage(entry, snapshot.steps[i]!, handle));
+      if (state.conversation === null) throw sessionNotFound(handle);
+      // Deleted elsewhere: the conversation goes on in the latest session of the pair (another process may have started
+      // one), else it is empty until its next write. Re-resolved once: a session deleted again meanwhile reads as empty.
+      const latest = attempt === 1 ? await this.#store.findLatestSession(state.conversation.agent, state.conversation.sender) : null;
+      state.handle = latest === handle ? null : latest;
     }
-    return snapshot.history.map((entry, i) => toChatMessage(entry, snapshot.steps[i]!, state.handle!));
   }
 
   async addMessage(message: BaseMessage): Promise<void> {

@@ -7,8 +7,10 @@
 //   { event: 'langgraph_checkpoint', ns, id, parent_id, checkpoint, metadata,
 //     new_versions, channel_values, value_steps, writes_before }
 //     `checkpoint` is the checkpoint without its channel_values;
-//     `channel_values` holds only the channels of `new_versions` (what changed
-//     at this checkpoint); `value_steps` names, for every other channel of
+//     `channel_values` holds the channels of `new_versions` (what changed
+//     at this checkpoint) and, for a checkpoint with a parent, any other
+//     channel whose holder is not found in the session;
+//     `value_steps` names, for every other channel of
 //     checkpoint.channel_versions, the step of the checkpoint holding its
 //     value at that version (found through the parent at put time);
 //     `writes_before` lists the steps of writes to this checkpoint stored
@@ -369,12 +371,16 @@ export class StepstoreSaver extends BaseCheckpointSaver<number> {
         const parent = parentId === undefined ? undefined : await this.#holders(handle, ns, parentId);
         const { channel_values: channelValues, ...rest } = checkpoint;
         const versions = { ...(checkpoint.channel_versions ?? {}) };
-        const own = Object.keys(newVersions ?? {}).filter((channel) => Object.hasOwn(channelValues ?? {}, channel));
+        const hasValue = (channel: string) => Object.hasOwn(channelValues ?? {}, channel);
+        const own = Object.keys(newVersions ?? {}).filter(hasValue);
         const valueSteps: Record<string, number> = {};
         for (const channel of Object.keys(versions)) {
           if (Object.hasOwn(newVersions ?? {}, channel)) continue;
           const held = parent?.steps[channel];
           if (held !== undefined && parent!.versions[channel] === versions[channel]) valueSteps[channel] = held;
+          // A parent whose holder of the channel is not in this session (put in a session deleted since): the value is kept
+          // here. Without a parent, as in MemorySaver, only the channels of new_versions are stored.
+          else if (parentId !== undefined && hasValue(channel)) own.push(channel);
         }
         const writesBefore = this.#writesAhead.get(keyOf(keyOf(handle, ns), checkpoint.id)) ?? [];
         const build = async (asBytes: boolean): Promise<EventLine> => {

@@ -13,7 +13,7 @@ import type {
 import { StepStoreError, invalidEntry, invalidOption, sessionNotFound } from '../errors.js';
 import type { Store } from '../store.js';
 import type { HistoryEntry, StepRecord } from '../types.js';
-import { decodeBytes, latestOrCreate, requireAnyMessages, taggedBytes } from './common.js';
+import { FRAMEWORK_FIELD, decodeBytes, isGone, requireAnyMessages, taggedBytes } from './common.js';
 
 const ADAPTER = 'stepstore/openai-agents';
 const FRAMEWORK = 'openai-agents';
@@ -27,10 +27,14 @@ const OPERATION_EVENT = 'openai-agents-transaction';
 const SCAN_PAGE = 256;
 
 export interface StepstoreSessionOptions {
-  /** With `sender`: the latest session of this pair, created (meta `framework: 'openai-agents'`) when there is none. */
+  /**
+   * With `sender`: the latest session of this pair, looked up again when it was
+   * deleted meanwhile; created (meta `framework: 'openai-agents'`) by the first
+   * write or getSessionId() when there is none (reading creates nothing).
+   */
   agent?: string;
   sender?: string;
-  /** Exactly this session; SESSION_NOT_FOUND when it does not exist. */
+  /** Exactly this session; SESSION_NOT_FOUND when it does not exist (or is deleted later). */
   handle?: string;
   /**
    * What clearSession() does. 'boundary' (default): a compact marker; the history
@@ -60,8 +64,11 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
   readonly #agent: string;
   readonly #sender: string;
   readonly #clear: 'boundary' | 'delete';
-  #handle: string;
-  /** Set by clearSession() in 'delete' mode: the next write creates a new session. */
+  /** Opened by agent and sender: a session deleted elsewhere gives way to the pair's latest one. */
+  readonly #byConversation: boolean;
+  /** null: no session yet (or it was deleted by this object's clearSession). */
+  #handle: string | null;
+  /** Set by clearSession() in 'delete' mode: reads see nothing, the next write creates a new session. */
   #deleted = false;
   /**
    * The highest step this object knows the session had at its last read or own
@@ -70,9 +77,10 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
    */
   #seenStep: number | undefined;
 
-  private constructor(store: Store, handle: string, agent: string, sender: string, clear: 'boundary' | 'delete') {
+  private constructor(store: Store, handle: string | null, agent: string, sender: string, clear: 'boundary' | 'delete', byConversation: boolean) {
     this.#store = store;
     this.#handle = handle;
+    this.#byConversation = byConversation;
     this.#agent = agent;
     this.#sender = sender;
     this.#clear = clear;
@@ -89,35 +97,44 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
       if (typeof handle !== 'string') throw invalidOption(`${ADAPTER}: handle must be a string`);
       const snapshot = await store.loadSession(handle, { last: 1 });
       if (snapshot === null) throw sessionNotFound(handle);
-      return new StepstoreSession(store, handle, snapshot.meta.agent, snapshot.meta.created_by, clear);
+      return new StepstoreSession(store, handle, snapshot.meta.agent, snapshot.meta.created_by, clear, false);
     }
     if (typeof agent !== 'string' || typeof sender !== 'string') {
       throw invalidOption(`${ADAPTER}: give a handle, or an agent and a sender (strings)`);
     }
-    return new StepstoreSession(store, await latestOrCreate(store, agent, sender, FRAMEWORK), agent, sender, clear);
+    return new StepstoreSession(store, await store.findLatestSession(agent, sender), agent, sender, clear, true);
   }
 
-  /** The session's handle; after a clearSession() in 'delete' mode, the handle of the new session this creates. */
+  /**
+   * The session's handle, creating the session when the conversation has none yet;
+   * after a clearSession() in 'delete' mode, the handle of the new session this creates.
+   */
   async getSessionId(): Promise<string> {
-    return this.#liveHandle();
+    return this.#writableSession();
   }
 
   /**
    * The latest `limit` items (all without it) after the last compaction or clear,
-   * oldest first. With a limit, only the last `limit` entries are read, and the
-   * archive only when they do not reach back to the boundary.
+   * oldest first. With a limit, only the last `limit` entries (and the session's
+   * highest step) are read, and the archive only when they do not reach back to the
+   * boundary. [] when the conversation has no session yet (none is created).
    */
   async getItems(limit?: number): Promise<AgentInputItem[]> {
     if (limit !== undefined && (typeof limit !== 'number' || Number.isNaN(limit))) throw invalidOption(`${ADAPTER}: limit must be a number`);
-    if (this.#deleted) return [];
     if (limit !== undefined && limit <= 0) return [];
     const want = limit === undefined || limit === Infinity ? undefined : Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER - 1);
     if (want === 0) return [];
-    const snapshot = await this.#store.loadSession<Record<string, unknown>>(this.#handle, want === undefined ? { withArchive: true } : { last: want });
-    if (snapshot === null) throw sessionNotFound(this.#handle);
+    return this.#withSession(false, [], (handle) => this.#readItems(handle, want));
+  }
+
+  async #readItems(handle: string, want: number | undefined): Promise<AgentInputItem[]> {
+    // The highest step is read first: whatever lands after it is never counted as seen.
+    const highest = await this.#highestStep(handle);
+    const snapshot = await this.#store.loadSession<Record<string, unknown>>(handle, want === undefined ? { withArchive: true } : { last: want });
+    if (snapshot === null) throw sessionNotFound(handle);
     const entryItems = snapshot.history.map((entry) => decodeItem(entry.message));
-    const newestStep = snapshot.steps.at(-1);
-    this.#seenStep = newestStep;
+    // An entry above `highest` landed in between and is returned: the history up to it is what was read.
+    this.#seenStep = Math.max(highest, snapshot.steps.at(-1) ?? 0);
     if (snapshot.truncated === true || snapshot.archive === null) return entryItems;
     if (want !== undefined && entryItems.length >= want) return entryItems;
     const content = want === undefined ? (snapshot.archiveContent ?? null) : await this.#store.getArchive(snapshot.archive);
@@ -131,8 +148,9 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
     if (!Array.isArray(items)) throw invalidEntry(`${ADAPTER}: addItems takes an array of items`);
     if (items.length === 0) return;
     const entries = items.map((item) => ({ message: encodeItem(item) }));
-    const handle = await this.#liveHandle();
-    this.#noteWrite(await this.#store.appendMessages(handle, entries));
+    await this.#withSession(true, undefined, async (handle) => {
+      this.#noteWrite(await this.#store.appendMessages(handle, entries));
+    });
   }
 
   /**
@@ -141,66 +159,75 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
    * item held in the archive (after a compaction) by a new fenced compact marker.
    */
   async popItem(): Promise<AgentInputItem | undefined> {
-    if (this.#deleted) return undefined;
+    return this.#withSession(false, undefined, (handle) => this.#popFrom(handle));
+  }
+
+  async #popFrom(handle: string): Promise<AgentInputItem | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const highest = await this.#highestStep();
-      const snapshot = await this.#store.loadSession<Record<string, unknown>>(this.#handle, { last: 1 });
-      if (snapshot === null) throw sessionNotFound(this.#handle);
+      const highest = await this.#highestStep(handle);
+      const snapshot = await this.#store.loadSession<Record<string, unknown>>(handle, { last: 1 });
+      if (snapshot === null) throw sessionNotFound(handle);
       const entry = snapshot.history[0];
       const step = snapshot.steps[0];
       if (entry !== undefined && step !== undefined) {
         // An entry above the step read first landed in between: read again.
         if (step > highest) continue;
         // Fenced: a step another writer appends meanwhile is never retracted with it (CONFLICT, then read again).
-        if (!(await this.#rewindFenced(step - 1, highest))) continue;
+        if (!(await this.#rewindFenced(handle, step - 1, highest))) continue;
         return decodeItem(entry.message);
       }
       if (snapshot.archive === null) return undefined;
       const archiveItems = archiveItemsOf(snapshot.archive, await this.#store.getArchive(snapshot.archive));
       const popped = archiveItems.at(-1);
       if (popped === undefined) return undefined;
-      if (await this.#compactFenced(archiveItems.slice(0, -1), highest)) return decodeItem(popped);
+      if (await this.#compactFenced(handle, archiveItems.slice(0, -1), highest)) return decodeItem(popped);
     }
-    throw new StepStoreError('CONFLICT', `popItem: ${this.#handle} kept changing under concurrent writes`);
+    throw new StepStoreError('CONFLICT', `popItem: ${handle} kept changing under concurrent writes`);
   }
 
   /** See StepstoreSessionOptions.clear. A session holding no items is left as it is ('boundary' mode). */
   async clearSession(): Promise<void> {
-    if (this.#deleted) return;
     if (this.#clear === 'delete') {
-      await this.#store.deleteSession(this.#handle);
+      await this.#withSession(false, undefined, async (handle) => {
+        if (!(await this.#store.deleteSession(handle))) throw sessionNotFound(handle);
+      });
+      this.#handle = null;
       this.#deleted = true;
       this.#seenStep = undefined;
       return;
     }
-    if ((await this.getItems(1)).length === 0) return;
-    await this.#store.compact(this.#handle, archiveSummary([]));
-    this.#seenStep = undefined;
+    await this.#withSession(false, undefined, async (handle) => {
+      if ((await this.#readItems(handle, 1)).length === 0) return;
+      await this.#store.compact(handle, archiveSummary([]));
+      this.#seenStep = undefined;
+    });
   }
 
   /**
    * Replaces the history with `items` (the SDK's compaction item and the suffix it
    * keeps): one compact marker whose archive holds `items`, so the marker never
    * stands without them; everything before stays on disk. Fenced on the highest step
-   * this object last saw: an entry appended since by another writer is CONFLICT.
+   * this object last saw (read or wrote): an entry appended since by another writer is
+   * CONFLICT. Without any read or write yet, on the session's highest step now.
    */
   async replaceHistoryWithCompaction(items: AgentInputItem[]): Promise<void> {
     if (!Array.isArray(items)) throw invalidEntry(`${ADAPTER}: replaceHistoryWithCompaction takes an array of items`);
     const normalized = items.map(encodeItem);
-    await this.#liveHandle();
-    let expected = this.#seenStep;
-    if (expected === undefined) expected = await this.#highestStep();
-    else {
-      // Events landing after what this object saw are trace data: they do not count as a change of history.
-      const since = await this.#store.readSteps(this.#handle, { after: expected });
-      if (since.some((record) => record.kind !== 'event')) {
-        throw new StepStoreError('CONFLICT', `${this.#handle} changed since it was last read: compaction not applied`);
+    await this.#withSession(true, undefined, async (handle) => {
+      let expected = this.#seenStep;
+      if (expected === undefined) expected = await this.#highestStep(handle);
+      else {
+        // Events landing after what this object saw are trace data: they do not count as a change of history.
+        const since = await this.#store.readSteps(handle, { after: expected });
+        if (since.some((record) => record.kind !== 'event')) {
+          throw new StepStoreError('CONFLICT', `${handle} changed since it was last read: compaction not applied`);
+        }
+        expected = since.at(-1)?.step ?? expected;
       }
-      expected = since.at(-1)?.step ?? expected;
-    }
-    if (!(await this.#compactFenced(normalized, expected))) {
-      throw new StepStoreError('CONFLICT', `${this.#handle} changed while compacting: compaction not applied`);
-    }
+      if (!(await this.#compactFenced(handle, normalized, expected))) {
+        throw new StepStoreError('CONFLICT', `${handle} changed while compacting: compaction not applied`);
+      }
+    });
   }
 
   /**
@@ -212,8 +239,11 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
    */
   async applyHistoryTransaction(args: SessionHistoryTransactionArgs): Promise<void> {
     const { operationId, transaction, digest } = checkTransaction(args);
-    const handle = await this.#liveHandle();
-    const view = await this.#readView();
+    await this.#withSession(true, undefined, (handle) => this.#applyTransaction(handle, operationId, transaction, digest));
+  }
+
+  async #applyTransaction(handle: string, operationId: string, transaction: StoredTransaction, digest: string): Promise<void> {
+    const view = await this.#readView(handle);
     const applied = view.operations.get(operationId);
     if (applied !== undefined) {
       if (applied === digest) return;
@@ -221,7 +251,7 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
     }
     const marks = { [OPERATION_FIELD]: operationId, [DIGEST_FIELD]: digest };
     if (transaction.type === 'append_items') {
-      await this.#appendOperation(transaction.items, marks, view.highestStep);
+      await this.#appendOperation(handle, transaction.items, marks, view.highestStep);
       return;
     }
     const { expectedSuffix, replacement } = transaction;
@@ -235,33 +265,33 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
     let base = view.highestStep;
     if (fromArchive > 0) {
       // The suffix reaches into the archive: a new marker keeps the archive's other items, the entries go behind it.
-      if (!(await this.#compactFenced(view.archiveItems.slice(0, view.archiveItems.length - fromArchive), base))) {
+      if (!(await this.#compactFenced(handle, view.archiveItems.slice(0, view.archiveItems.length - fromArchive), base))) {
         throw new StepStoreError('CONFLICT', `${handle} changed while replacing its suffix: nothing changed`);
       }
       base += 1;
     } else if (fromEntries > 0) {
       const firstStep = view.entries[view.entries.length - fromEntries]!.step;
-      if (!(await this.#rewindFenced(firstStep - 1, base))) {
+      if (!(await this.#rewindFenced(handle, firstStep - 1, base))) {
         throw new StepStoreError('CONFLICT', `${handle} changed while replacing its suffix: nothing changed`);
       }
       base = firstStep - 1;
     }
-    await this.#appendOperation(replacement, marks, base);
+    await this.#appendOperation(handle, replacement, marks, base);
   }
 
-  async #appendOperation(items: StoredItem[], marks: Record<string, string>, expectedStep: number): Promise<void> {
+  async #appendOperation(handle: string, items: StoredItem[], marks: Record<string, string>, expectedStep: number): Promise<void> {
     if (items.length === 0) {
-      this.#noteWrite(await this.#store.appendEvents(this.#handle, [{ event: OPERATION_EVENT, ...marks }], { expectedStep }), expectedStep);
+      this.#noteWrite(await this.#store.appendEvents(handle, [{ event: OPERATION_EVENT, ...marks }], { expectedStep }), expectedStep);
       return;
     }
     const entries = items.map((item) => ({ ...marks, message: item }));
-    this.#noteWrite(await this.#store.appendMessages(this.#handle, entries, { expectedStep }), expectedStep);
+    this.#noteWrite(await this.#store.appendMessages(handle, entries, { expectedStep }), expectedStep);
   }
 
   /** Retracts the steps after `toStep` only while `expectedStep` is the highest; false on CONFLICT. */
-  async #rewindFenced(toStep: number, expectedStep: number): Promise<boolean> {
+  async #rewindFenced(handle: string, toStep: number, expectedStep: number): Promise<boolean> {
     try {
-      await this.#store.rewind(this.#handle, toStep, { expectedStep });
+      await this.#store.rewind(handle, toStep, { expectedStep });
     } catch (err) {
       if (err instanceof StepStoreError && err.code === 'CONFLICT') return false;
       throw err;
@@ -271,9 +301,9 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
   }
 
   /** A compact marker whose archive holds `items`, landing only right after `expectedStep`; false on CONFLICT. */
-  async #compactFenced(items: StoredItem[], expectedStep: number): Promise<boolean> {
+  async #compactFenced(handle: string, items: StoredItem[], expectedStep: number): Promise<boolean> {
     try {
-      await this.#store.compact(this.#handle, archiveSummary(items), { expectedStep });
+      await this.#store.compact(handle, archiveSummary(items), { expectedStep });
     } catch (err) {
       if (err instanceof StepStoreError && err.code === 'CONFLICT') return false;
       throw err;
@@ -283,10 +313,10 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
   }
 
   /** The entries, events and archive after the last boundary, read newest first page by page. */
-  async #readView(): Promise<HistoryView> {
+  async #readView(handle: string): Promise<HistoryView> {
     const after: StepRecord[] = [];
     let boundary: StepRecord | undefined;
-    let page = await this.#store.readSteps(this.#handle, { last: SCAN_PAGE });
+    let page = await this.#store.readSteps(handle, { last: SCAN_PAGE });
     const highestStep = page.at(-1)?.step ?? 0;
     for (;;) {
       const boundaryAt = page.findLastIndex((record) => record.kind === 'compact' || record.kind === 'legacy-compact');
@@ -298,7 +328,7 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
       after.unshift(...page);
       const oldest = page[0];
       if (page.length < SCAN_PAGE || oldest === undefined || oldest.step <= 1) break;
-      page = await this.#store.readSteps(this.#handle, { before: oldest.step, limit: SCAN_PAGE });
+      page = await this.#store.readSteps(handle, { before: oldest.step, limit: SCAN_PAGE });
       if (page.length === 0) break;
     }
     const operations = new Map<string, string>();
@@ -319,19 +349,58 @@ export class StepstoreSession implements Session, SessionHistoryTransactionAware
     return { archiveItems, entries, highestStep, operations };
   }
 
-  async #highestStep(): Promise<number> {
-    const [newest] = await this.#store.readSteps(this.#handle, { last: 1 });
+  /** The session's highest step (entries, events and markers alike); SESSION_NOT_FOUND when it is gone. */
+  async #highestStep(handle: string): Promise<number> {
+    const [newest] = await this.#store.readSteps(handle, { last: 1 });
     return newest?.step ?? 0;
   }
 
-  /** The handle to write to: after a delete-mode clear, a new session of the same pair. */
-  async #liveHandle(): Promise<string> {
-    if (this.#deleted) {
-      this.#handle = await this.#store.createSession(this.#agent, this.#sender, { fields: { framework: FRAMEWORK } });
-      this.#deleted = false;
-      this.#seenStep = 0;
+  /**
+   * The session to read: the one this object holds; else, opened by agent and
+   * sender and not after its own delete-mode clear, the pair's latest. null: none.
+   */
+  async #existingSession(): Promise<string | null> {
+    if (this.#handle !== null || !this.#byConversation || this.#deleted) return this.#handle;
+    const found = await this.#store.findLatestSession(this.#agent, this.#sender);
+    if (found !== null) this.#adopt(found);
+    return found;
+  }
+
+  /** The session to write: the existing one, or a new session of the pair. */
+  async #writableSession(): Promise<string> {
+    const existing = await this.#existingSession();
+    if (existing !== null) return existing;
+    const created = await this.#store.createSession(this.#agent, this.#sender, { fields: { [FRAMEWORK_FIELD]: FRAMEWORK } });
+    this.#adopt(created);
+    this.#deleted = false;
+    return created;
+  }
+
+  /** Takes `handle` as this object's session; it has seen none of it yet (the conversation looked empty). */
+  #adopt(handle: string): void {
+    this.#handle = handle;
+    this.#seenStep = 0;
+  }
+
+  /**
+   * Runs `action` on the session (`none` when there is none and `write` is false).
+   * Opened by agent and sender, a session deleted meanwhile (SESSION_NOT_FOUND) gives
+   * way to the pair's latest session (or, to write, a new one) and `action` runs once
+   * more; opened by handle, SESSION_NOT_FOUND stands.
+   */
+  async #withSession<T>(write: boolean, none: T, action: (handle: string) => Promise<T>): Promise<T> {
+    const handle = write ? await this.#writableSession() : await this.#existingSession();
+    if (handle === null) return none;
+    try {
+      return await action(handle);
+    } catch (err) {
+      if (!isGone(err) || !this.#byConversation || this.#handle !== handle) throw err;
+      this.#handle = null;
+      this.#seenStep = undefined;
+      const next = write ? await this.#writableSession() : await this.#existingSession();
+      if (next === null) return none;
+      return action(next);
     }
-    return this.#handle;
   }
 
   /** Keeps #seenStep only when this write followed right on what this object had seen. */
