@@ -13,7 +13,7 @@ export interface StoreOverrides {
 /** How a child process opens the same storage; read by test/helpers/worker.mjs. */
 export type WorkerStoreSpec =
   | { kind: 'fs'; dir: string; durability: string }
-  | { kind: 'redis'; url: string; prefix: string };
+  | { kind: 'redis'; url: string; prefix: string; /** Seed node URLs: open through a node-redis Cluster client instead of `url`. */ cluster?: string[] };
 
 export interface Fixture {
   /** Opens a store on this fixture's storage; call again to simulate a restart. */

@@ -55,7 +55,7 @@ const { spec, handle } = JSON.parse(process.argv[1]);
 const logger = { warn() {} };
 const store = spec.kind === 'fs'
   ? (await import('stepstore')).openStore({ dir: spec.dir, durability: spec.durability, logger })
-  : (await import('stepstore/redis')).openRedisStore({ url: spec.url, prefix: spec.prefix, logger });
+  : (await import('./test/helpers/redis-spec.mjs')).openRedisFromSpec(spec, logger);
 const opened = await store;
 const controller = new AbortController();
 const watch = await opened.watch(handle, { signal: controller.signal });
@@ -66,7 +66,7 @@ for await (const record of watch) {
   controller.abort();
 }
 process.stdout.write(JSON.stringify({ ended: watch.ended, steps }) + '\\n');
-if (spec.kind !== 'fs') await opened.close();
+if (spec.kind !== 'fs') await (await import('./test/helpers/redis-spec.mjs')).closeRedisFromSpec(opened);
 `;
 
 function startWatcher(spec: WorkerStoreSpec, handle: string) {

@@ -10,7 +10,7 @@ const spec = JSON.parse(process.argv[2]);
 const store =
   spec.kind === 'fs'
     ? await (await import('stepstore')).openStore({ dir: spec.dir, durability: spec.durability, logger: { warn() {} } })
-    : await (await import('stepstore/redis')).openRedisStore({ url: spec.url, prefix: spec.prefix, logger: { warn() {} } });
+    : await (await import('./redis-spec.mjs')).openRedisFromSpec(spec);
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 say({ ready: true });
 
@@ -30,4 +30,4 @@ for await (const text of readline.createInterface({ input: process.stdin })) {
   );
 }
 await Promise.all(pending);
-await store.close();
+await (spec.kind === 'fs' ? store.close() : (await import('./redis-spec.mjs')).closeRedisFromSpec(store));

@@ -10,8 +10,8 @@ async function openFromSpec(spec) {
     const { openStore } = await import('stepstore');
     return openStore({ dir: spec.dir, durability: spec.durability, logger: { warn() {} } });
   }
-  const { openRedisStore } = await import('stepstore/redis');
-  return openRedisStore({ url: spec.url, prefix: spec.prefix, logger: { warn() {} } });
+  const { openRedisFromSpec } = await import('./redis-spec.mjs');
+  return openRedisFromSpec(spec);
 }
 
 // crabtalk's own writes (the plain-* tasks) open no store: they touch the root (an fs spec's dir) directly.
@@ -290,7 +290,7 @@ switch (task.name) {
   default:
     throw new Error(`unknown task ${task.name}`);
 }
-await store?.close();
+if (store !== null) await (storeSpec.kind === 'fs' ? store.close() : (await import('./redis-spec.mjs')).closeRedisFromSpec(store));
 
 function pick(items) {
   return items[Math.floor(Math.random() * items.length)];

@@ -195,6 +195,38 @@ export class Connection {
     }
   }
 
+  /**
+   * Every key matching `pattern`, by SCAN on each master (a Cluster's keys
+   * are spread over its masters; a standalone server is its own one). A key
+   * may be listed once per master it was on while the scan ran (a slot
+   * moving): each is listed once. For repair only: never on a hot path.
+   */
+  async scanMasters(pattern: string): Promise<string[]> {
+    const cluster = this.#client as unknown as ClusterNodes;
+    const nodes: { sendCommand(args: string[]): Promise<unknown> }[] = [];
+    if (this.clustered) {
+      for (const master of cluster.masters) nodes.push(await cluster.nodeClient(master));
+    } else {
+      nodes.push({ sendCommand: (args) => this.send('', args, true) });
+    }
+    const keys = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const reply = await this.#retrying(async () => {
+          try {
+            return (await node.sendCommand(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [string, Reply[]];
+          } catch (err) {
+            throw toStoreError(err);
+          }
+        });
+        cursor = String(reply[0]);
+        for (const key of reply[1]) keys.add(String(key));
+      } while (cursor !== '0');
+    }
+    return [...keys];
+  }
+
   async close(): Promise<void> {
     if (!this.#owned) return;
     const client = this.#client;
@@ -210,6 +242,12 @@ export class Connection {
     const { duplicate } = this.#client as { duplicate?: () => unknown };
     return typeof duplicate === 'function' ? (duplicate.call(this.#client) as PubSubClient) : null;
   }
+}
+
+/** What scanMasters uses of a node-redis Cluster client: its masters, and a client of each. */
+interface ClusterNodes {
+  readonly masters: unknown[];
+  nodeClient(node: unknown): Promise<{ sendCommand(args: string[]): Promise<unknown> }>;
 }
 
 /** What watch.ts uses of a node-redis client in pub/sub mode. */

@@ -15,8 +15,8 @@ import { timeOf } from '../../format/time.js';
 import { forgetNames } from './archives.js';
 import type { Reply } from './client.js';
 import { indexAfter, indexKeys, metaFields, requestId, updatedMs, type RedisContext } from './context.js';
-import { pairKeysOf, sessionKeys } from './keys.js';
-import { FORK, MOVED, RESCAN, REWIND } from './scripts.js';
+import { archiveKey, holdersKey, pairKeysOf, sessionKeys } from './keys.js';
+import { FORK, MOVED, REREAD, RESCAN, RESEQ, REWIND } from './scripts.js';
 import { stepsBefore } from './steps.js';
 
 /** Scans tolerated while rewinds keep changing the steps under them, before CONFLICT. */
@@ -63,15 +63,47 @@ export async function fork(ctx: RedisContext, source: Slug, atStep: number, meta
   const prefix = prefixOf(source);
   const ms = updatedMs(meta);
   const request = pair.requests + requestId();
+  const fields = metaFields(meta);
   let found = UNSCANNED;
-  for (let round = 0; round < SCAN_ROUNDS; round++) {
+  // The script's keys are declared: the seq to claim and the archives held are read here, again when the script says they changed.
+  let counter = Number((await ctx.conn.read(pair.seq, ['GET', pair.seq])) ?? 0);
+  let held = ((await ctx.conn.read(keys.archives, ['SMEMBERS', keys.archives])) as Reply[]).map(String);
+  for (let round = 0; round < SCAN_ROUNDS; ) {
+    const target = sessionKeys(ctx.prefix, slugOf(prefix, counter + 1));
     const reply = await ctx.conn.script(
       FORK,
-      [keys.meta, keys.steps, keys.state, keys.archives, pair.seq, pair.sessions, request, pair.deleted, ...indexKeys(ctx)],
-      [pair.sessionBase, pair.archiveBase, ctx.conn.rememberForMs, ms, prefix, atStep, seqOf(source), ...found, ...metaFields(meta)],
+      [
+        keys.meta,
+        keys.steps,
+        keys.state,
+        keys.archives,
+        pair.seq,
+        pair.sessions,
+        request,
+        pair.deleted,
+        target.meta,
+        target.steps,
+        target.state,
+        target.archives,
+        ...held.flatMap((name) => {
+          const archive = archiveKey(ctx.prefix, source, name);
+          return [archive, holdersKey(archive)];
+        }),
+        ...indexKeys(ctx),
+      ],
+      [String(counter + 1), held.length, ctx.conn.rememberForMs, ms, prefix, atStep, seqOf(source), ...found, ...held, ...fields],
     );
     if (reply === RESCAN) {
+      round += 1;
       found = await scanBoundary(ctx, source, atStep);
+      continue;
+    }
+    if (typeof reply === 'string' && reply.startsWith(RESEQ)) {
+      counter = Number(reply.slice(RESEQ.length + 1));
+      continue;
+    }
+    if (reply === REREAD) {
+      held = ((await ctx.conn.read(keys.archives, ['SMEMBERS', keys.archives])) as Reply[]).map(String);
       continue;
     }
     if (reply === null) return null;
@@ -98,14 +130,18 @@ export async function rewind(
   const ms = timeOf(at);
   const atMs = Number.isNaN(ms) ? 0 : ms;
   const request = pair.requests + requestId();
+  const archiveKeys = archives.flatMap((name) => {
+    const archive = archiveKey(ctx.prefix, slug, name);
+    return [archive, holdersKey(archive)];
+  });
   let found = UNSCANNED;
   // Redis counts are exact at once: taking one down by the messages that go is exact while nothing else was appended.
   let counting = 'less' in change ? `-${change.less}:${change.expectedHighest}` : `=${change.count}`;
   for (let round = 0; round < SCAN_ROUNDS; round++) {
     const reply = await ctx.conn.script(
       REWIND,
-      [keys.meta, keys.steps, keys.state, keys.archives, request, ...indexKeys(ctx)],
-      [ctx.conn.rememberForMs, toStep, counting, JSON.stringify(at), atMs, slug, seqOf(slug), pair.archiveBase, ...found, expectedStep ?? '', ...archives],
+      [keys.meta, keys.steps, keys.state, keys.archives, request, ...archiveKeys, ...indexKeys(ctx)],
+      [ctx.conn.rememberForMs, toStep, counting, JSON.stringify(at), atMs, slug, seqOf(slug), '', ...found, expectedStep ?? '', ...archives],
     );
     if (reply === RESCAN) {
       found = await scanBoundary(ctx, slug, toStep);

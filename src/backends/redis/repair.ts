@@ -28,15 +28,9 @@ import {
 import { SET_COUNT } from './scripts.js';
 import { stepsAfter } from './steps.js';
 
-async function scanKeys(ctx: RedisContext, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = (await ctx.conn.read('', ['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [string, Reply[]];
-    cursor = String(next);
-    for (const key of batch) keys.push(String(key));
-  } while (cursor !== '0');
-  return keys;
+/** Keys matching `pattern` on every master: on a Cluster each holds only its own slots' keys. */
+function scanKeys(ctx: RedisContext, pattern: string): Promise<string[]> {
+  return ctx.conn.scanMasters(pattern);
 }
 
 async function repairSession(ctx: RedisContext, slug: Slug, report: RepairReport): Promise<void> {

@@ -1,6 +1,9 @@
 // The Lua scripts that make each write one atomic step on the server. Each
-// touches the keys of one (agent, sender) pair only (one Cluster slot); keys
-// derived inside a script share the pair's hash tag. Scripts that create,
+// touches the keys of one (agent, sender) pair only (one Cluster slot), and
+// each touches only keys passed in KEYS (Cluster routing and ACLs rely on
+// that): the caller names the keys ahead (the seq it expects to claim, the
+// archives it expects to hold or release), and the script writes nothing and
+// says so (RESEQ, REREAD) when the keys named are not the ones it needs. Scripts that create,
 // append, compact, fork, rewind or delete take the key of their request
 // (`<tag>:r:<id>`, see keys.ts) and how long to remember it (the writer's retry
 // window and a margin, Connection.rememberForMs): the result is kept there with
@@ -19,6 +22,15 @@
 
 /** Steps pushed per RPUSH inside the append and fork scripts (unpack() of too many values overflows Lua's stack). */
 const PUSH_SLICE = 1000;
+
+/**
+ * CREATE's and FORK's answer when the seq they were told is not the counter's next, or is
+ * taken (a session or a deleted one there: the counter skips past it, a seq is never reused):
+ * `RESEQ <counter>`, try counter + 1. Nothing else is written.
+ */
+export const RESEQ = 'STEPSTORE_RESEQ';
+/** DELETE's and FORK's answer, writing nothing, when the session's archives are not the ones named: read them again. */
+export const REREAD = 'STEPSTORE_REREAD';
 
 /** What FORK and REWIND reply, writing nothing, when they need the caller to find the last boundary at or below a step. */
 export const RESCAN = 'STEPSTORE_RESCAN';
@@ -47,33 +59,12 @@ end
 `;
 
 /**
- * Claims the pair's next seq: CREATE's and FORK's one way. Seqs are formatted with %d: Lua's own
- * number-to-string turns 10^14 and more into 1e+14 notation. A seq is never reused; should the
- * counter ever lag a session or a deleted one, it skips past it. Past 2^53 - 1 a seq could not
- * be told from its neighbours: there is none left (nil).
- */
-const CLAIM_SEQ = `
-local function claim_seq(counter, deleted, session_base)
-  local seq = redis.call('INCR', counter)
-  local id = string.format('%d', seq)
-  while seq <= 9007199254740991 and (redis.call('EXISTS', session_base .. id .. ':meta') == 1 or redis.call('HGET', deleted, id)) do
-    seq = redis.call('INCR', counter)
-    id = string.format('%d', seq)
-  end
-  if seq > 9007199254740991 then return nil end
-  return seq, id
-end
-`;
-
-/**
- * Session `seq` lets go of archive `name` (the name already taken out of its
- * archives set); the archive goes when nobody holds it any more (true then).
- * No holders set: the archive is held by its owner alone (never forked).
+ * Session `seq` lets go of an archive (its name already taken out of the
+ * session's archives set), given the archive's key and its holders set's;
+ * the archive goes when nobody holds it any more (true then). No holders set: the archive is held by its owner alone (never forked).
  */
 const RELEASE = `
-local function release(archive_base, name, seq)
-  local archive = archive_base .. name
-  local holders = archive .. ':holders'
+local function release(archive, holders, seq)
   if redis.call('EXISTS', holders) == 1 then
     redis.call('SREM', holders, seq)
     -- Redis removes a set with its last member.
@@ -102,20 +93,26 @@ end
 `;
 
 /**
- * KEYS: pair seq, pair sessions, request, pair deleted, [list index].
- * ARGV: session key base (P{pair}:s:), remember ms, updated_ms, handle prefix, meta field/value pairs...
- * Returns the new seq.
+ * KEYS: pair seq, pair sessions, request, pair deleted, meta and state of the seq to claim, [list index].
+ * ARGV: the seq to claim (the counter + 1 as the caller read it), remember ms, updated_ms, handle prefix,
+ *       meta field/value pairs...
+ * Returns the new seq; or `RESEQ <counter>` when the seq is not the counter's next (another create
+ * came first), or is taken (a session or a deleted one there: the counter skips past it, as CREATE
+ * never reuses a seq); NOSEQ past 2^53 - 1 (no seq left that could be told from its neighbours).
  */
-export const CREATE = `${REMEMBER}${CLAIM_SEQ}
+export const CREATE = `${REMEMBER}
 local done = recall(KEYS[3])
 if done then return done end
-local seq, id = claim_seq(KEYS[1], KEYS[4], ARGV[1])
-if not seq then return redis.error_reply('STEPSTORE_NOSEQ') end
-local base = ARGV[1] .. id .. ':'
-redis.call('HSET', base .. 'meta', unpack(ARGV, 5))
-redis.call('HSET', base .. 'state', 'boundary', 0, 'updated_ms', ARGV[3])
+local id = ARGV[1]
+local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
+if counter + 1 ~= tonumber(id) then return '${RESEQ} ' .. string.format('%d', counter) end
+if counter + 1 > 9007199254740991 then return redis.error_reply('STEPSTORE_NOSEQ') end
+local seq = redis.call('INCR', KEYS[1])
+if redis.call('EXISTS', KEYS[5]) == 1 or redis.call('HGET', KEYS[4], id) then return '${RESEQ} ' .. id end
+redis.call('HSET', KEYS[5], unpack(ARGV, 5))
+redis.call('HSET', KEYS[6], 'boundary', 0, 'updated_ms', ARGV[3])
 redis.call('ZADD', KEYS[2], id, id)
-if KEYS[5] then redis.call('ZADD', KEYS[5], ARGV[3], ARGV[4] .. id) end
+if KEYS[7] then redis.call('ZADD', KEYS[7], ARGV[3], ARGV[4] .. id) end
 remember(KEYS[3], id, ARGV[2])
 return seq
 `;
@@ -201,40 +198,51 @@ return step
 `;
 
 /**
- * KEYS: meta, steps, state, legacy ids, session archives set, pair sessions, request, pair deleted, [list index].
- * ARGV: remember ms, seq, archive key base (P{pair}:a:), handle.
+ * KEYS: meta, steps, state, legacy ids, session archives set, pair sessions, request, pair deleted,
+ *       then the archive and its holders set of each name in ARGV, [list index].
+ * ARGV: remember ms, seq, handle, the names of the archives the session holds (as the caller read them)...
  * Records the session's created_at (as stored: JSON, '' when missing) under its seq in the pair's
  * deleted hash, so the handle never names another conversation (IMPORT_SESSION), and removes it
  * with its hold on each archive. Returns the names of the archives removed because nobody holds
- * them any more, or nil when there was no session.
+ * them any more; nil when there was no session; REREAD, writing nothing, when the session holds
+ * other archives than those named.
  */
 export const DELETE = `${REMEMBER}${RELEASE}
 if recall(KEYS[7]) then return {} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local held = #ARGV - 3
+if redis.call('SCARD', KEYS[5]) ~= held then return '${REREAD}' end
+for i = 1, held do
+  if redis.call('SISMEMBER', KEYS[5], ARGV[3 + i]) == 0 then return '${REREAD}' end
+end
 local names = {}
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-  if release(ARGV[3], name, ARGV[2]) then names[#names + 1] = name end
+for i = 1, held do
+  if release(KEYS[7 + 2 * i], KEYS[8 + 2 * i], ARGV[2]) then names[#names + 1] = ARGV[3 + i] end
 end
 redis.call('HSET', KEYS[8], ARGV[2], redis.call('HGET', KEYS[1], 'created_at') or '')
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('ZREM', KEYS[6], ARGV[2])
-if KEYS[9] then redis.call('ZREM', KEYS[9], ARGV[4]) end
+local index = KEYS[9 + 2 * held]
+if index then redis.call('ZREM', index, ARGV[3]) end
 remember(KEYS[7], ARGV[2], ARGV[1])
 return names
 `;
 
 /**
  * KEYS: source meta, source steps, source state, source archives set, pair seq, pair sessions,
- *       request, pair deleted, [list index].
- * ARGV: session key base (P{pair}:s:), archive key base (P{pair}:a:), remember ms, updated_ms,
+ *       request, pair deleted, then meta, steps, state and archives set of the seq to claim,
+ *       then the archive and its holders set of each name in ARGV, [list index].
+ * ARGV: the seq to claim (as CREATE), how many archive names follow, remember ms, updated_ms,
  *       handle prefix, atStep, source seq, then BOUNDARY's found, rewinds, created_at ('' unscanned),
- *       meta field/value pairs...
- * Claims the next seq as CREATE does and stores there steps 1..atStep of the source (copied on the
+ *       the names of the archives the source holds (as the caller read them), meta field/value pairs...
+ * Claims the seq as CREATE does and stores there steps 1..atStep of the source (copied on the
  * server), the boundary pointer at or below atStep, a hold on every archive the source holds
  * (a holders set starts with the source: before, only its owner held it), then the meta.
- * Returns the new seq; nil without a source; RESCAN; STEPSTORE_CONFLICT when the source is shorter than atStep.
+ * Returns the new seq; nil without a source; RESCAN; RESEQ <counter> (as CREATE); REREAD when the
+ * source holds other archives than those named; STEPSTORE_CONFLICT when the source is shorter than atStep.
+ * Nothing is written but in the last step, or a skip of the counter past a taken seq.
  */
-export const FORK = `${REMEMBER}${CLAIM_SEQ}${BOUNDARY}
+export const FORK = `${REMEMBER}${BOUNDARY}
 local done = recall(KEYS[7])
 if done then return done end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -244,32 +252,42 @@ if redis.call('LLEN', KEYS[2]) < at then
 end
 local boundary = boundary_at(KEYS[3], KEYS[1], at, ARGV[8], ARGV[9], ARGV[10])
 if not boundary then return '${RESCAN}' end
-local seq, id = claim_seq(KEYS[5], KEYS[8], ARGV[1])
-if not seq then return redis.error_reply('STEPSTORE_NOSEQ') end
-local base = ARGV[1] .. id .. ':'
-for from = 0, at - 1, ${PUSH_SLICE} do
-  redis.call('RPUSH', base .. 'steps', unpack(redis.call('LRANGE', KEYS[2], from, math.min(from + ${PUSH_SLICE}, at) - 1)))
+local held = tonumber(ARGV[2])
+if redis.call('SCARD', KEYS[4]) ~= held then return '${REREAD}' end
+for i = 1, held do
+  if redis.call('SISMEMBER', KEYS[4], ARGV[10 + i]) == 0 then return '${REREAD}' end
 end
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  if redis.call('EXISTS', ARGV[2] .. name) == 1 then
-    local holders = ARGV[2] .. name .. ':holders'
+local id = ARGV[1]
+local counter = tonumber(redis.call('GET', KEYS[5]) or '0')
+if counter + 1 ~= tonumber(id) then return '${RESEQ} ' .. string.format('%d', counter) end
+if counter + 1 > 9007199254740991 then return redis.error_reply('STEPSTORE_NOSEQ') end
+local seq = redis.call('INCR', KEYS[5])
+if redis.call('EXISTS', KEYS[9]) == 1 or redis.call('HGET', KEYS[8], id) then return '${RESEQ} ' .. id end
+for from = 0, at - 1, ${PUSH_SLICE} do
+  redis.call('RPUSH', KEYS[10], unpack(redis.call('LRANGE', KEYS[2], from, math.min(from + ${PUSH_SLICE}, at) - 1)))
+end
+for i = 1, held do
+  local archive, holders = KEYS[11 + 2 * i], KEYS[12 + 2 * i]
+  if redis.call('EXISTS', archive) == 1 then
     if redis.call('EXISTS', holders) == 0 then redis.call('SADD', holders, ARGV[7]) end
     redis.call('SADD', holders, id)
-    redis.call('SADD', base .. 'archives', name)
+    redis.call('SADD', KEYS[12], ARGV[10 + i])
   end
 end
-redis.call('HSET', base .. 'state', 'boundary', boundary, 'updated_ms', ARGV[4])
-redis.call('HSET', base .. 'meta', unpack(ARGV, 11))
+redis.call('HSET', KEYS[11], 'boundary', boundary, 'updated_ms', ARGV[4])
+redis.call('HSET', KEYS[9], unpack(ARGV, 11 + held))
 redis.call('ZADD', KEYS[6], id, id)
-if KEYS[9] then redis.call('ZADD', KEYS[9], ARGV[4], ARGV[5] .. id) end
+local index = KEYS[13 + 2 * held]
+if index then redis.call('ZADD', index, ARGV[4], ARGV[5] .. id) end
 remember(KEYS[7], id, ARGV[3])
 return seq
 `;
 
 /**
- * KEYS: meta, steps, state, session archives set, request, [list index].
+ * KEYS: meta, steps, state, session archives set, request, then the archive and its holders set of
+ *       each name in ARGV, [list index].
  * ARGV: remember ms, toStep, count change ('=<count>', or '-<less>:<expected highest>'), updated_at (JSON), updated_ms, handle, seq,
- *       archive key base (P{pair}:a:), then BOUNDARY's found, rewinds, created_at ('' unscanned),
+ *       unused (''), then BOUNDARY's found, rewinds, created_at ('' unscanned),
  *       expected highest step ('': not fenced), archive names the retracted markers name...
  * Trims the steps to toStep, moves the boundary pointer to the last boundary left, counts the
  * rewind (`rewinds`: steps 1..n may have changed), sets message_count, moves updated_at
@@ -313,11 +331,13 @@ local ms = tonumber(ARGV[5])
 if ms > tonumber(redis.call('HGET', KEYS[3], 'updated_ms') or '0') then
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
   redis.call('HSET', KEYS[3], 'updated_ms', ARGV[5])
-  if KEYS[6] then redis.call('ZADD', KEYS[6], 'XX', 'GT', ARGV[5], ARGV[6]) end
+  local index = KEYS[6 + 2 * (#ARGV - 12)]
+  if index then redis.call('ZADD', index, 'XX', 'GT', ARGV[5], ARGV[6]) end
 end
 local removed = {length - to}
 for i = 13, #ARGV do
-  if redis.call('SREM', KEYS[4], ARGV[i]) == 1 and release(ARGV[8], ARGV[i], ARGV[7]) then removed[#removed + 1] = ARGV[i] end
+  local archive = 6 + 2 * (i - 13)
+  if redis.call('SREM', KEYS[4], ARGV[i]) == 1 and release(KEYS[archive], KEYS[archive + 1], ARGV[7]) then removed[#removed + 1] = ARGV[i] end
 end
 remember(KEYS[5], table.concat(removed, ' '), ARGV[1])
 return removed

@@ -13,19 +13,38 @@ import type { ConversationMeta } from '../../types.js';
 import { forgetNames } from './archives.js';
 import type { Reply } from './client.js';
 import { indexAfter, indexKeys, metaFields, metaFromHash, requestId, updatedMs, type RedisContext } from './context.js';
-import { indexKey, pairKeys, pairKeysOf, sessionKeys } from './keys.js';
-import { CREATE, DELETE, IMPORT_SESSION } from './scripts.js';
+import { archiveKey, holdersKey, indexKey, pairKeys, pairKeysOf, sessionKeys } from './keys.js';
+import { CREATE, DELETE, IMPORT_SESSION, REREAD, RESEQ } from './scripts.js';
 
 /** Metas fetched at once while listing. */
 const LIST_PAGE = 256;
 
+/**
+ * The script claims the seq it is told (its keys are declared): the counter's
+ * next as read here, or as the script reports when another create came first
+ * or the seq was taken. Each round that fails, another create got a seq, or
+ * the counter moved past a taken one.
+ */
 export async function createSession(ctx: RedisContext, prefix: SessionPrefix, meta: ConversationMeta): Promise<Slug> {
   const pair = pairKeys(ctx.prefix, prefix);
-  const seq = (await ctx.conn.script(
-    CREATE,
-    [pair.seq, pair.sessions, pair.requests + requestId(), pair.deleted, ...indexKeys(ctx)],
-    [pair.sessionBase, ctx.conn.rememberForMs, updatedMs(meta), prefix, ...metaFields(meta)],
-  )) as number;
+  const request = pair.requests + requestId();
+  const fields = metaFields(meta);
+  let counter = Number((await ctx.conn.read(pair.seq, ['GET', pair.seq])) ?? 0);
+  let seq: number;
+  for (;;) {
+    const keys = sessionKeys(ctx.prefix, slugOf(prefix, counter + 1));
+    const reply = await ctx.conn.script(
+      CREATE,
+      [pair.seq, pair.sessions, request, pair.deleted, keys.meta, keys.state, ...indexKeys(ctx)],
+      [String(counter + 1), ctx.conn.rememberForMs, updatedMs(meta), prefix, ...fields],
+    );
+    if (typeof reply === 'string' && reply.startsWith(RESEQ)) {
+      counter = Number(reply.slice(RESEQ.length + 1));
+      continue;
+    }
+    seq = Number(reply);
+    break;
+  }
   const slug = slugOf(prefix, seq);
   ctx.stats.metaWrites += 1;
   await indexAfter(ctx, 'ZADD', String(updatedMs(meta)), slug);
@@ -80,24 +99,37 @@ export async function* listSessions(ctx: RedisContext, namePrefix: string): Asyn
 }
 
 /** The archives removed are those nobody holds any more: their names can be of any base (a fork's are its source's). */
+/** The script is told the archives the session holds (its keys are declared), read again while they change. */
 export async function deleteSession(ctx: RedisContext, slug: Slug): Promise<boolean> {
   const keys = sessionKeys(ctx.prefix, slug);
   const pair = pairKeysOf(ctx.prefix, slug);
-  const removed = (await ctx.conn.script(
-    DELETE,
-    [
-      keys.meta,
-      keys.steps,
-      keys.state,
-      keys.legacyIds,
-      keys.archives,
-      pair.sessions,
-      pair.requests + requestId(),
-      pair.deleted,
-      ...indexKeys(ctx),
-    ],
-    [ctx.conn.rememberForMs, seqOf(slug), pair.archiveBase, slug],
-  )) as Reply[] | null;
+  const request = pair.requests + requestId();
+  let removed: Reply[] | null;
+  for (;;) {
+    const held = ((await ctx.conn.read(keys.archives, ['SMEMBERS', keys.archives])) as Reply[]).map(String);
+    const reply = await ctx.conn.script(
+      DELETE,
+      [
+        keys.meta,
+        keys.steps,
+        keys.state,
+        keys.legacyIds,
+        keys.archives,
+        pair.sessions,
+        request,
+        pair.deleted,
+        ...held.flatMap((name) => {
+          const archive = archiveKey(ctx.prefix, slug, name);
+          return [archive, holdersKey(archive)];
+        }),
+        ...indexKeys(ctx),
+      ],
+      [ctx.conn.rememberForMs, seqOf(slug), slug, ...held],
+    );
+    if (reply === REREAD) continue;
+    removed = reply as Reply[] | null;
+    break;
+  }
   if (removed === null) return false;
   await forgetNames(ctx, removed.map(String));
   await indexAfter(ctx, 'ZREM', slug);
