@@ -27,8 +27,9 @@ import dirs from './groups/dirs.mjs';
 import scale from './groups/scale.mjs';
 import redis from './groups/redis.mjs';
 import history from './groups/history.mjs';
+import adapters from './groups/adapters.mjs';
 
-const GROUPS = [single, many, load, replay, dirs, scale, redis, history];
+const GROUPS = [single, many, load, replay, dirs, scale, redis, history, adapters];
 
 const FULL = {
   rounds: 7,
@@ -58,6 +59,9 @@ const FULL = {
   historyReadReps: 20,
   historyWatchAppends: 200,
   historyWatchGapMs: 20,
+  adapterSizes: [20, 2000],
+  adapterSaveReps: 8,
+  adapterResumeReps: 5,
 };
 
 const QUICK = {
@@ -88,6 +92,9 @@ const QUICK = {
   historyReadReps: 10,
   historyWatchAppends: 30,
   historyWatchGapMs: 20,
+  adapterSizes: [20, 2000],
+  adapterSaveReps: 3,
+  adapterResumeReps: 3,
 };
 
 /** After this long, inodes freed by a previous cleanup no longer slow file creation (measured: 60 s, 360 s while dirty). */
