@@ -20,6 +20,14 @@ export interface RedisStoreOptions extends CommonOptions {
    */
   waitForAof?: boolean | { replicas?: number; timeoutMs?: number };
   /**
+   * After every write, wait until `replicas` replicas of the node that took
+   * it have acknowledged it (WAIT, on that node: a Cluster's slot master),
+   * else reject IO_ERROR; the write has happened then and is not undone.
+   * `true` is `{ replicas: 1, timeoutMs: 1000 }`. Default false: an
+   * acknowledged write may be lost when its master fails before replicating it.
+   */
+  waitForReplicas?: boolean | { replicas: number; timeoutMs: number };
+  /**
    * How long to keep retrying a request whose reply was lost to a dropped
    * connection; default 10 s. The server remembers each write request for
    * twice this (at least this + 1 s), so a retry is never written twice.
@@ -34,6 +42,21 @@ async function serverVersion(conn: Connection): Promise<[number, number]> {
   return match === null ? [0, 0] : [Number(match[1]), Number(match[2])];
 }
 
+/** waitForReplicas as WAIT's arguments, or null for none; throws INVALID_OPTION. */
+function replicasToWaitFor(option: RedisStoreOptions['waitForReplicas']): { replicas: number; timeoutMs: number } | null {
+  if (option === undefined || option === false) return null;
+  if (option === true) return { replicas: 1, timeoutMs: 1000 };
+  const valid =
+    typeof option === 'object' &&
+    option !== null &&
+    Number.isSafeInteger(option.replicas) &&
+    option.replicas >= 1 &&
+    Number.isSafeInteger(option.timeoutMs) &&
+    option.timeoutMs >= 1;
+  if (!valid) throw invalidOption('waitForReplicas must be true, false or { replicas: integer >= 1, timeoutMs: integer >= 1 }');
+  return { replicas: option.replicas, timeoutMs: option.timeoutMs };
+}
+
 export async function openRedisStore(options: RedisStoreOptions = {}): Promise<Store> {
   if (typeof options !== 'object' || options === null) throw invalidOption('openRedisStore needs an options object');
   const common = resolveCommonOptions(options);
@@ -45,7 +68,7 @@ export async function openRedisStore(options: RedisStoreOptions = {}): Promise<S
     waitForAof === false
       ? null
       : { replicas: 0, timeoutMs: 1000, ...(typeof waitForAof === 'object' ? waitForAof : {}) };
-  const connectionOptions = { retryForMs, waitForAof: aof };
+  const connectionOptions = { retryForMs, waitForAof: aof, waitForReplicas: replicasToWaitFor(options.waitForReplicas) };
   const conn =
     options.client !== undefined
       ? new Connection(options.client, false, connectionOptions)

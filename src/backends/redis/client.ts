@@ -3,7 +3,8 @@
 // a fallback on NOSCRIPT, retrying requests whose reply was lost (a retry is
 // never sent once the retry window has closed, so the scripts need remember a
 // request only for that window, see rememberForMs), waiting for the AOF fsync
-// when asked, and turning failures into StepStoreErrors.
+// when asked, and for replicas when asked (WAIT), and turning failures into
+// StepStoreErrors.
 
 import { createHash } from 'node:crypto';
 import { ClientClosedError, ErrorReply, createClient } from 'redis';
@@ -24,6 +25,8 @@ export interface ConnectionOptions {
   retryForMs: number;
   /** After every write, WAITAOF 1 <replicas> <timeout>. */
   waitForAof: { replicas: number; timeoutMs: number } | null;
+  /** After every write, WAIT <replicas> <timeout> on the node that took it. */
+  waitForReplicas?: { replicas: number; timeoutMs: number } | null;
 }
 
 /** How long opening a store waits for the server to answer. */
@@ -141,8 +144,12 @@ export class Connection {
 
   /** Runs a script by SHA (loading it on NOSCRIPT); a write, retried after a lost reply. */
   async script(source: string, keys: string[], args: (string | number)[]): Promise<Reply> {
-    const reply = await this.#retrying((signal) => this.#evalsha(source, keys, args.map(String), signal));
-    await this.#waitForAof(keys[0]!);
+    // The command is built once; every attempt sends the same one (a retry carries the same request id).
+    const command = ['EVALSHA', this.#shaOf(source), String(keys.length), ...keys];
+    for (const arg of args) command.push(String(arg));
+    const reply = await this.#retrying((signal) => this.#evalsha(source, keys[0]!, command, signal));
+    if (this.#options.waitForAof !== null) await this.#waitForAof(keys[0]!);
+    await this.#waitForReplicas(keys[0]!);
     return reply;
   }
 
@@ -150,21 +157,26 @@ export class Connection {
   async write(key: string, args: string[]): Promise<Reply> {
     const reply = await this.#retrying((signal) => this.send(key, args, false, signal));
     await this.#waitForAof(key);
+    await this.#waitForReplicas(key);
     return reply;
   }
 
-  async #evalsha(source: string, keys: string[], args: string[], signal?: AbortSignal): Promise<Reply> {
+  #shaOf(source: string): string {
     let sha = this.#shas.get(source);
     if (sha === undefined) {
       sha = createHash('sha1').update(source).digest('hex');
       this.#shas.set(source, sha);
     }
-    const tail = [String(keys.length), ...keys, ...args];
+    return sha;
+  }
+
+  /** Sends `command` (EVALSHA sha numkeys keys... args...); on NOSCRIPT, the same as EVAL of `source`. */
+  async #evalsha(source: string, key: string, command: string[], signal?: AbortSignal): Promise<Reply> {
     try {
-      return await this.send(keys[0]!, ['EVALSHA', sha, ...tail], false, signal);
+      return await this.send(key, command, false, signal);
     } catch (err) {
       if (!(err instanceof StepStoreError) || !/NOSCRIPT/.test(String((err.cause as Error)?.message))) throw err;
-      return this.send(keys[0]!, ['EVAL', source, ...tail], false, signal);
+      return this.send(key, ['EVAL', source, ...command.slice(2)], false, signal);
     }
   }
 
@@ -173,6 +185,37 @@ export class Connection {
     if (wait === null) return;
     const [local] = (await this.send(key, ['WAITAOF', '1', String(wait.replicas), String(wait.timeoutMs)])) as number[];
     if (local !== 1) throw new StepStoreError('IO_ERROR', 'WAITAOF: the write was not fsynced to the AOF in time');
+  }
+
+  /**
+   * WAIT on the connection that carried the write of `key` (a Cluster: its
+   * slot master's): the write is not reported done until `replicas` replicas
+   * have acknowledged it. A shortfall (or a lost WAIT) rejects IO_ERROR; the
+   * write itself has happened and is not undone.
+   */
+  async #waitForReplicas(key: string): Promise<void> {
+    const wait = this.#options.waitForReplicas;
+    if (wait === null || wait === undefined) return;
+    const args = ['WAIT', String(wait.replicas), String(wait.timeoutMs)];
+    let acknowledged: number;
+    try {
+      // A Cluster client fans a keyless WAIT out to every master: send it to the key's master alone.
+      const { getNodeClientForKey } = this.#client as { getNodeClientForKey?: (key: string, readonly: boolean) => Promise<{ sendCommand(a: string[]): Promise<unknown> }> };
+      acknowledged = Number(
+        typeof getNodeClientForKey === 'function'
+          ? await (await getNodeClientForKey.call(this.#client, key, false)).sendCommand(args)
+          : await this.send(key, args),
+      );
+    } catch (err) {
+      const cause = toStoreError(err);
+      throw new StepStoreError('IO_ERROR', `the write happened (it is not undone) but WAIT for ${wait.replicas} replica(s) failed: ${cause.message}`, { cause: err });
+    }
+    if (acknowledged < wait.replicas) {
+      throw new StepStoreError(
+        'IO_ERROR',
+        `the write happened (it is not undone) but only ${acknowledged} of ${wait.replicas} replica(s) acknowledged it within ${wait.timeoutMs} ms`,
+      );
+    }
   }
 
   /**
