@@ -138,10 +138,12 @@ for from = 9, 8 + n, ${PUSH_SLICE} do
   last = redis.call('RPUSH', KEYS[2], unpack(ARGV, from, math.min(from + ${PUSH_SLICE - 1}, 8 + n)))
 end
 local first = last - n + 1
-for i = n, 1, -1 do
-  if string.sub(kinds, i, i) == 'b' then
-    redis.call('HSET', KEYS[3], 'boundary', first + i - 1)
-    break
+if string.find(kinds, 'b', 1, true) then
+  for i = n, 1, -1 do
+    if string.sub(kinds, i, i) == 'b' then
+      redis.call('HSET', KEYS[3], 'boundary', first + i - 1)
+      break
+    end
   end
 end
 local messages = tonumber(ARGV[3])

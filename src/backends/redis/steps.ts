@@ -21,6 +21,43 @@ const FIRST_BACK_CHUNK = 16;
 
 const KIND_CHARS: Record<EncodedStep['kind'], string> = { compact: 'b', 'legacy-compact': 'b', entry: 'm', event: 'e' };
 
+/** The keys one append names, before the request id and the index; built once per session and kept for the next appends. */
+interface AppendKeys {
+  meta: string;
+  steps: string;
+  state: string;
+  /** The request key is this + the request's id. */
+  requests: string;
+}
+
+/** Sessions whose append keys a store keeps; past this it starts over (a key is only a string concatenation). */
+const KEPT_APPEND_KEYS = 1024;
+const appendKeysByStore = new WeakMap<RedisContext, Map<Slug, AppendKeys>>();
+
+function appendKeysOf(ctx: RedisContext, slug: Slug): AppendKeys {
+  let kept = appendKeysByStore.get(ctx);
+  if (kept === undefined) appendKeysByStore.set(ctx, (kept = new Map()));
+  let keys = kept.get(slug);
+  if (keys === undefined) {
+    const session = sessionKeys(ctx.prefix, slug);
+    keys = { meta: session.meta, steps: session.steps, state: session.state, requests: pairKeysOf(ctx.prefix, slug).requests };
+    if (kept.size >= KEPT_APPEND_KEYS) kept.clear();
+    kept.set(slug, keys);
+  }
+  return keys;
+}
+
+/** timeOf of the last bump time seen: appends in the same millisecond share one `at`, so most calls skip the parse. */
+let lastAt = '';
+let lastMs = Number.NaN;
+function msOf(at: string): number {
+  if (at !== lastAt) {
+    lastMs = timeOf(at);
+    lastAt = at;
+  }
+  return lastMs;
+}
+
 export async function appendSteps(
   ctx: RedisContext,
   slug: Slug,
@@ -28,27 +65,30 @@ export async function appendSteps(
   bump: MetaBump | null,
   expectedStep?: number,
 ): Promise<number[]> {
-  const keys = sessionKeys(ctx.prefix, slug);
   if (steps.length === 0) {
     const highest = await highestStep(ctx, slug);
     if (highest === null) throw sessionNotFound(slug);
     if (expectedStep !== undefined && highest !== expectedStep) throw notAtStep(slug, expectedStep);
     return [];
   }
-  const at = JSON.stringify(bump?.at ?? '');
-  const kinds = steps.map((step) => KIND_CHARS[step.kind]).join('');
-  const messages = bump === null ? 0 : steps.filter((step) => step.kind === 'entry').length;
+  const keys = appendKeysOf(ctx, slug);
+  let kinds = '';
+  let entries = 0;
+  for (const step of steps) {
+    kinds += KIND_CHARS[step.kind];
+    if (step.kind === 'entry') entries += 1;
+  }
+  const messages = bump === null ? 0 : entries;
   // Only messages move updated_at (a compaction alone carries no time).
-  const ms = messages === 0 ? 0 : timeOf(bump!.at);
-  const compacted = bump?.compacted === true ? '1' : '0';
+  const ms = messages === 0 ? 0 : msOf(bump!.at);
+  const scriptKeys = [keys.meta, keys.steps, keys.state, keys.requests + requestId(), ...indexKeys(ctx)];
+  const args: string[] = [String(ctx.conn.rememberForMs), kinds, String(messages), bump?.compacted === true ? '1' : '0'];
+  args.push(JSON.stringify(bump?.at ?? ''), String(ms), slug, expectedStep === undefined ? '' : String(expectedStep));
+  for (const step of steps) args.push(step.json);
   // One script for the whole batch: it lands whole or not at all.
-  const first = (await ctx.conn.script(
-    APPEND,
-    [keys.meta, keys.steps, keys.state, pairKeysOf(ctx.prefix, slug).requests + requestId(), ...indexKeys(ctx)],
-    [ctx.conn.rememberForMs, kinds, messages, compacted, at, ms, slug, expectedStep ?? '', ...steps.map((step) => step.json)],
-  )) as number;
+  const first = (await ctx.conn.script(APPEND, scriptKeys, args)) as number;
   const numbers = steps.map((_, i) => first + i);
-  if (messages > 0) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
+  if (messages > 0 && ctx.conn.clustered) await indexAfter(ctx, 'ZADD', 'XX', 'GT', String(ms), slug);
   ctx.stats.stepsWritten += numbers.length;
   return numbers;
 }
