@@ -4,23 +4,17 @@
 // processes.
 
 import { AIMessage, HumanMessage } from '@langchain/core/messages';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from 'stepstore';
 import { StepstoreChatMessageHistory } from 'stepstore/langchain';
-import type { Fixture, Harness } from '../conformance/harness.js';
+import type { Harness } from '../conformance/harness.js';
+import { useFixture } from '../conformance/fixture.js';
 import { fsHarness } from '../helpers/fs-harness.js';
 import { describeWithRedis, redisHarness } from '../helpers/redis-harness.js';
 
 function deletedElsewhereSuite(makeHarness: () => Harness): void {
-  let fixture: Fixture | undefined;
-  afterEach(async () => {
-    await fixture?.dispose();
-    fixture = undefined;
-  });
-  const open = async (): Promise<Store> => {
-    fixture ??= await makeHarness().fixture();
-    return fixture.open({ messages: 'any' });
-  };
+  const t = useFixture(makeHarness());
+  const open = (): Promise<Store> => t.open({ messages: 'any' });
 
   it('after another process clears (delete mode) and writes anew, getMessages shows the new messages, not []', async () => {
     const store = await open();

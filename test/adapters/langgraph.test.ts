@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunnableConfig } from '@langchain/core/runnables';
 import { HumanMessage, AIMessage, type BaseMessage } from '@langchain/core/messages';
 import { Annotation, END, MessagesAnnotation, START, StateGraph, interrupt } from '@langchain/langgraph';
@@ -14,6 +14,7 @@ import { ERROR, JsonPlusSerializer, uuid6, type Checkpoint, type SerializerProto
 import { StepStoreError, type Store } from 'stepstore';
 import { StepstoreSaver } from 'stepstore/langgraph';
 import type { Fixture, Harness } from '../conformance/harness.js';
+import { useFixture } from '../conformance/fixture.js';
 import { fsHarness } from '../helpers/fs-harness.js';
 import { describeWithRedis, redisHarness } from '../helpers/redis-harness.js';
 
@@ -74,15 +75,8 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 }
 
 function saverSuite(makeHarness: () => Harness): void {
-  let fixture: Fixture | undefined;
-  afterEach(async () => {
-    await fixture?.dispose();
-    fixture = undefined;
-  });
-  const open = async (): Promise<Store> => {
-    fixture ??= await makeHarness().fixture();
-    return fixture.open({ messages: 'any' });
-  };
+  const t = useFixture(makeHarness());
+  const open = (): Promise<Store> => t.open({ messages: 'any' });
 
   it('resumes in a new process a graph interrupted in this one; both see the whole state and history', async () => {
     const store = await open();
@@ -95,7 +89,7 @@ function saverSuite(makeHarness: () => Harness): void {
     expect(paused.values.log).toEqual(['draft']);
     await store.close();
 
-    const report = await resumeInChild(fixture!, threadId, 'yes');
+    const report = await resumeInChild(t.fixture, threadId, 'yes');
     expect(report.pendingBefore).toEqual(['review']);
     expect(report.interruptsBefore).toEqual([{ question: 'publish the draft?' }]);
     const expectedMessages = [
@@ -116,7 +110,7 @@ function saverSuite(makeHarness: () => Harness): void {
     expect(report.history.some((h) => h.next[0] === 'review' && h.log.join() === 'draft')).toBe(true);
 
     // And back here, on a new store instance: what the child wrote.
-    const reopened = await fixture!.open({ messages: 'any' });
+    const reopened = await t.open({ messages: 'any' });
     const again = buildGraph(new StepstoreSaver(reopened));
     const state = await again.getState(config);
     expect(state.next).toEqual([]);
@@ -156,7 +150,7 @@ function saverSuite(makeHarness: () => Harness): void {
     expect(await first.findLatestSession('langgraph', 'drop')).toBe(dropHandle);
     await first.close();
 
-    const second = await fixture!.open({ messages: 'any' });
+    const second = await t.open({ messages: 'any' });
     const restarted = new StepstoreSaver(second);
     await restarted.deleteThread('drop');
     expect(await restarted.getTuple({ configurable: { thread_id: 'drop' } })).toBeUndefined();
@@ -168,7 +162,7 @@ function saverSuite(makeHarness: () => Harness): void {
     expect(kept[0]!.pendingWrites).toEqual([['task-1', 'n', 11]]);
 
     // Durable: a third store instance sees the same, and a new put starts a new session.
-    const third = await fixture!.open({ messages: 'any' });
+    const third = await t.open({ messages: 'any' });
     const later = new StepstoreSaver(third);
     expect(await later.getTuple({ configurable: { thread_id: 'drop' } })).toBeUndefined();
     expect((await later.getTuple({ configurable: { thread_id: 'keep' } }))?.checkpoint.id).toBe(keepIds[1]);
@@ -195,7 +189,7 @@ function saverSuite(makeHarness: () => Harness): void {
     }
     await store.close();
 
-    const reopened = await fixture!.open({ messages: 'any' });
+    const reopened = await t.open({ messages: 'any' });
     const restarted = new StepstoreSaver(reopened);
     const before = reopened.stats().stepsRead;
     const latest = await restarted.getTuple({ configurable: { thread_id: 'long' } });
@@ -232,7 +226,7 @@ function saverSuite(makeHarness: () => Harness): void {
     const surrogate = { text: 'a\ud800b' };
     const next = await saver.put(config, checkpointOf({ ...values, surrogate }, { ...versions, surrogate: 1 }), { source: 'loop', step: 0, parents: {} }, { surrogate: 1 });
 
-    const reopened = await fixture!.open({ messages: 'any' });
+    const reopened = await t.open({ messages: 'any' });
     const restarted = new StepstoreSaver(reopened);
     const first = await restarted.getTuple(config);
     const stored = first!.checkpoint.channel_values as typeof values;
@@ -300,7 +294,7 @@ function saverSuite(makeHarness: () => Harness): void {
     await saver.putWrites(config, [[ERROR, 'first error']], 't1');
     await saver.putWrites(config, [[ERROR, 'second error']], 't1');
     await saver.putWrites(config, [['b', 3]], 't0');
-    const reopened = new StepstoreSaver(await fixture!.open({ messages: 'any' }));
+    const reopened = new StepstoreSaver(await t.open({ messages: 'any' }));
     // Ordered by (task path, task id, index): t0 first; ERROR's index is negative.
     expect((await reopened.getTuple(config))?.pendingWrites).toEqual([
       ['t0', 'b', 3],
