@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createClient } from 'redis';
 import { openStore } from '../../dist/index.js';
 import { openRedisStore } from '../../dist/redis.js';
-import { check, countingLogger } from '../lib/harness.mjs';
+import { check, countingLogger, timedCalls } from '../lib/harness.mjs';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const REDIS_BASE = `stepstore-bench-adapters:${process.pid}:`;
@@ -30,18 +30,6 @@ export function text(tag, i, chars) {
 export const USER_CHARS = 200;
 export const RESULT_CHARS = 300;
 export const ANSWER_CHARS = 800;
-
-/**
- * This process's write_bytes (Linux /proc/self/io): bytes of page cache it
- * dirtied, file data and metadata blocks alike. NaN where /proc/self/io is missing.
- */
-export function writeBytes() {
-  try {
-    return Number(/^write_bytes:\s*(\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1]);
-  } catch {
-    return NaN;
-  }
-}
 
 export async function redisClient() {
   const client = createClient({ url: REDIS_URL, RESP: 2, socket: { connectTimeout: 1000, reconnectStrategy: false } });
@@ -103,40 +91,6 @@ export function stepstoreBackends(env, adapterId, withRedis) {
  * scenarios show that first turn on its own).
  */
 export const WARM_SAVES = 1;
-
-/**
- * `warm` untimed calls, then `reps` calls, each timed on its own after an
- * untimed `prepare(i)`; time = the sum of the timed calls. Also the process's
- * write_bytes (`bytes`) and a store's stepsRead (`stats`) over the timed
- * parts, per call. `results` holds every call's result, the untimed first.
- */
-export async function timedCalls(ctx, reps, { prepare, op, stats, bytes = false, warm = 0 }) {
-  const samples = new Float64Array(reps);
-  const results = new Array(warm + reps);
-  let ms = 0;
-  let written = 0;
-  let read = 0;
-  for (let i = 0; i < warm + reps; i++) {
-    const arg = prepare ? await prepare(i) : undefined;
-    if (i < warm) {
-      results[i] = await op(arg, i);
-      continue;
-    }
-    const readBefore = stats ? stats().stepsRead : 0;
-    const bytesBefore = bytes ? writeBytes() : 0;
-    const t = ctx.start();
-    results[i] = await op(arg, i);
-    const timed = ctx.stop(t);
-    if (bytes) written += writeBytes() - bytesBefore;
-    if (stats) read += stats().stepsRead - readBefore;
-    samples[i - warm] = timed.ms;
-    ms += timed.ms;
-  }
-  const info = {};
-  if (bytes) info.bytesWrittenPerCall = written / reps;
-  if (stats) info.stepsReadPerCall = read / reps;
-  return { results, timed: { ms, ops: reps, samples }, info };
-}
 
 /**
  * A run of `reps` timed calls (after `warm` untimed ones): `open(ctx)` (untimed) makes what they use,

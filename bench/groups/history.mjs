@@ -12,7 +12,7 @@ import { openStore } from '../../dist/index.js';
 import { openRedisStore } from '../../dist/redis.js';
 // Internal, for the client-side copy baseline only: the key of a session's step list (checked in setup).
 import { sessionKeys } from '../../dist/backends/redis/keys.js';
-import { check, countingLogger } from '../lib/harness.mjs';
+import { check, countingLogger, timedCalls } from '../lib/harness.mjs';
 import { messages, textOf } from '../lib/payload.mjs';
 import { watchLatencyRun, watchScenario } from './history-watch.mjs';
 import { prepareSession } from './load.mjs';
@@ -25,52 +25,7 @@ const LAST = 20;
 const SLICE = 1000;
 const fmt = (n) => n.toLocaleString('en-US');
 
-/**
- * This process's write_bytes (Linux /proc/self/io): bytes of page cache it
- * dirtied, file data and metadata blocks alike (this ext4 has no journal, so
- * directory and inode-table blocks count too), each page when it turns dirty.
- * NaN where /proc/self/io is missing.
- */
-function writeBytes() {
-  try {
-    return Number(/^write_bytes:\s*(\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1]);
-  } catch {
-    return NaN;
-  }
-}
-
 const syncDisk = () => execFileSync('sync');
-
-/**
- * `reps` calls, each timed on its own after an untimed `prepare(i)`; time =
- * the sum of the calls. Also the process's write_bytes (`bytes`) and the
- * store's stepsRead (`stats`) over the timed parts, per call.
- */
-async function timedCalls(ctx, reps, { prepare, op, stats, bytes = false }) {
-  const samples = new Float64Array(reps);
-  const results = new Array(reps);
-  let ms = 0;
-  let stallMs;
-  let written = 0;
-  let read = 0;
-  for (let i = 0; i < reps; i++) {
-    const arg = prepare ? await prepare(i) : undefined;
-    const readBefore = stats ? stats().stepsRead : 0;
-    const bytesBefore = bytes ? writeBytes() : 0;
-    const t = ctx.start();
-    results[i] = await op(arg, i);
-    const timed = ctx.stop(t);
-    if (bytes) written += writeBytes() - bytesBefore;
-    if (stats) read += stats().stepsRead - readBefore;
-    samples[i] = timed.ms;
-    ms += timed.ms;
-    if (timed.stallMs !== undefined) stallMs = Math.max(stallMs ?? 0, timed.stallMs);
-  }
-  const info = {};
-  if (bytes) info.bytesWrittenPerCall = written / reps;
-  if (stats) info.stepsReadPerCall = read / reps;
-  return { results, timed: { ms, ops: reps, samples, ...(stallMs === undefined ? {} : { stallMs }) }, info };
-}
 
 const stepFiles = (dir) => fs.readdirSync(dir).filter((name) => name.startsWith('step-'));
 

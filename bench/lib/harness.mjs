@@ -1,6 +1,7 @@
 // Timing primitives shared by every group: a clock, gc between runs, an
 // event-loop stall meter (with optional RSS sampling), fresh run directories,
-// order rotation and the small statistics the report needs.
+// order rotation, the small statistics the report needs, and timed calls
+// with the bytes they write and the steps they read.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -154,4 +155,54 @@ export async function appendConcurrently(ctx, store, items, append) {
   const timed = ctx.stop(t);
   numbers.forEach((steps, k) => steps.forEach((step, j) => check(step === j + 1, `session ${k} item ${j} got step ${step}`)));
   return { timed, samples, handles };
+}
+
+/**
+ * This process's write_bytes (Linux /proc/self/io): bytes of page cache it
+ * dirtied, file data and metadata blocks alike (this ext4 has no journal, so
+ * directory and inode-table blocks count too), each page when it turns dirty.
+ * NaN where /proc/self/io is missing.
+ */
+export function writeBytes() {
+  try {
+    return Number(/^write_bytes:\s*(\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * `warm` untimed calls, then `reps` calls, each timed on its own after an
+ * untimed `prepare(i)`; time = the sum of the timed calls. Also the process's
+ * write_bytes (`bytes`) and a store's stepsRead (`stats`) over the timed
+ * parts, per call. `results` holds every call's result, the untimed first.
+ */
+export async function timedCalls(ctx, reps, { prepare, op, stats, bytes = false, warm = 0 }) {
+  const samples = new Float64Array(reps);
+  const results = new Array(warm + reps);
+  let ms = 0;
+  let stallMs;
+  let written = 0;
+  let read = 0;
+  for (let i = 0; i < warm + reps; i++) {
+    const arg = prepare ? await prepare(i) : undefined;
+    if (i < warm) {
+      results[i] = await op(arg, i);
+      continue;
+    }
+    const readBefore = stats ? stats().stepsRead : 0;
+    const bytesBefore = bytes ? writeBytes() : 0;
+    const t = ctx.start();
+    results[i] = await op(arg, i);
+    const timed = ctx.stop(t);
+    if (bytes) written += writeBytes() - bytesBefore;
+    if (stats) read += stats().stepsRead - readBefore;
+    samples[i - warm] = timed.ms;
+    ms += timed.ms;
+    if (timed.stallMs !== undefined) stallMs = Math.max(stallMs ?? 0, timed.stallMs);
+  }
+  const info = {};
+  if (bytes) info.bytesWrittenPerCall = written / reps;
+  if (stats) info.stepsReadPerCall = read / reps;
+  return { results, timed: { ms, ops: reps, samples, ...(stallMs === undefined ? {} : { stallMs }) }, info };
 }
